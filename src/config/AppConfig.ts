@@ -1,0 +1,106 @@
+import * as Os from "node:os"
+import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+
+/**
+ * The environment variables of SPEC §6, validated once at start-up. An invalid value fails with a
+ * ConfigError whose message names the variable (never its value); secrets are Redacted so they
+ * print as `<redacted>` wherever they end up.
+ */
+
+const intBetween = (name: string, fallback: number, minimum: number, maximum: number) =>
+  Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum, maximum })), name).pipe(
+    Config.withDefault(fallback),
+  )
+
+const text = (name: string, fallback: string) =>
+  Config.schema(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)), name).pipe(
+    Config.withDefault(fallback),
+  )
+
+const hasScheme = (schemes: ReadonlyArray<string>) => (value: string) => {
+  const parsed = URL.parse(value)
+  return parsed !== null && schemes.includes(parsed.protocol) && parsed.hostname !== ""
+    ? undefined
+    : `expected a ${schemes.map((s) => `${s}//`).join(" or ")} URL with a host`
+}
+
+/** A connection URL that may carry a password: validated by shape, then kept Redacted. */
+const secretUrl = (name: string, fallback: string, schemes: ReadonlyArray<string>) =>
+  Config.schema(Schema.String.check(Schema.makeFilter(hasScheme(schemes))), name).pipe(
+    Config.withDefault(fallback),
+    Config.map(Redacted.make),
+  )
+
+const bool = (name: string, fallback: boolean) =>
+  Config.schema(Schema.Literals(["true", "false", "1", "0", "yes", "no"]), name).pipe(
+    Config.map((v) => v === "true" || v === "1" || v === "yes"),
+    Config.withDefault(fallback),
+  )
+
+export const LogLevelName = Schema.Literals(["trace", "debug", "info", "warn", "error", "fatal", "none"])
+export type LogLevelName = typeof LogLevelName.Type
+
+export const RedisSettings = Config.all({
+  url: secretUrl("REDIS_URL", "redis://127.0.0.1:6379", ["redis:", "rediss:"]),
+  stream: text("REDIS_TELEMETRY_STREAM", "telemetry:teltonika"),
+})
+
+export const StreamSettings = Config.all({
+  redis: RedisSettings,
+  group: text("REDIS_CONSUMER_GROUP", "processor"),
+  dlqStream: Config.option(text("DLQ_STREAM", "unused")),
+}).pipe(
+  Config.map(({ redis, group, dlqStream }) => ({
+    redis,
+    group,
+    dlqStream: Option.getOrElse(dlqStream, () => `${redis.stream}:dlq`),
+  })),
+)
+
+export const PostgresSettings = Config.all({
+  url: secretUrl("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/telemetry", ["postgres:", "postgresql:"]),
+  /** Connections in the pool; two writers saturate a 2-core box, more only queue. */
+  poolSize: intBetween("POSTGRES_POOL_SIZE", 4, 1, 100),
+})
+
+export const ProcessorSettings = Config.all({
+  stream: StreamSettings,
+  postgres: PostgresSettings,
+  consumer: text("REDIS_CONSUMER_NAME", Os.hostname()),
+  readCount: intBetween("READ_COUNT", 500, 1, 100_000),
+  readBlockMs: intBetween("READ_BLOCK_MS", 1000, 1, 60_000),
+  writeBatchSize: intBetween("WRITE_BATCH_SIZE", 500, 1, 50_000),
+  /** Batches written at once; each holds a connection, so it stays ≤ the pool size. */
+  writeConcurrency: intBetween("WRITE_CONCURRENCY", 2, 1, 32),
+  claimThresholdMs: intBetween("CLAIM_THRESHOLD_MS", 30_000, 100, 86_400_000),
+  claimIntervalMs: intBetween("CLAIM_INTERVAL_MS", 10_000, 100, 86_400_000),
+  maxDeliveries: intBetween("MAX_DELIVERIES", 5, 1, 1000),
+  stateMaxDevices: intBetween("STATE_MAX_DEVICES", 100_000, 1, 100_000_000),
+  drainTimeoutMs: intBetween("DRAIN_TIMEOUT_MS", 15_000, 0, 3_600_000),
+  migrateOnStart: bool("MIGRATE_ON_START", true),
+})
+
+export type ProcessorSettings = typeof ProcessorSettings extends Config.Config<infer A> ? A : never
+
+export const HttpSettings = Config.all({
+  port: intBetween("HTTP_PORT", 8080, 0, 65_535),
+  managementApiKey: Config.option(Config.Redacted("MANAGEMENT_API_KEY")),
+})
+
+export const LogSettings = Config.all({
+  level: Config.schema(LogLevelName, "LOG_LEVEL").pipe(Config.withDefault("info" as const)),
+  format: Config.schema(Schema.Literals(["json", "pretty"]), "LOG_FORMAT").pipe(Config.withDefault("json" as const)),
+})
+
+/** The processor's settings as a service, so tests can hand any layer a literal value. */
+export class ProcessorConfig extends Context.Service<ProcessorConfig, ProcessorSettings>()(
+  "telemetry/config/ProcessorConfig",
+) {
+  static readonly layer = Layer.effect(
+    ProcessorConfig,
+    Effect.gen(function* () {
+      return yield* ProcessorSettings
+    }),
+  )
+  static readonly layerWith = (settings: ProcessorSettings) => Layer.succeed(ProcessorConfig, settings)
+}

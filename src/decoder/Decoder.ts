@@ -1,0 +1,71 @@
+import { Context, Layer, Result, Schema } from "effect"
+import type { Position } from "../domain/Position.ts"
+import { fieldValue, type StreamEntry } from "../domain/StreamEntry.ts"
+import { CodecError } from "./CodecError.ts"
+import { isValidPayload } from "./fastPayload.ts"
+import { type Payload, PayloadSchema } from "./PayloadSchema.ts"
+import { timestampMs, toPosition } from "./toPosition.ts"
+
+/** Entries larger than this are refused before parsing: a payload is a few hundred bytes. */
+export const MAX_PAYLOAD_BYTES = 65_536
+
+const decodePayload = Schema.decodeUnknownResult(PayloadSchema)
+
+const fail = (entryId: string, reason: string) => Result.fail(new CodecError({ entryId, reason }))
+
+/** Stream entry → Position, or a CodecError naming the entry and the reason. Pure and synchronous:
+ * the hot path decodes a whole batch in a loop without an effect per record. */
+export const decodeEntry = (entry: StreamEntry): Result.Result<Position, CodecError> => {
+  const raw = fieldValue(entry, "payload")
+  if (raw === undefined) return fail(entry.id, "missing field `payload`")
+  if (raw.length > MAX_PAYLOAD_BYTES)
+    return fail(entry.id, `payload is ${raw.length} bytes, more than ${MAX_PAYLOAD_BYTES}`)
+  let json: unknown
+  try {
+    json = JSON.parse(raw)
+  } catch (error) {
+    return fail(entry.id, `payload is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  let payload: Payload
+  if (isValidPayload(json)) payload = json
+  else {
+    const decoded = decodePayload(json)
+    if (Result.isFailure(decoded)) return fail(entry.id, decoded.failure.message)
+    payload = decoded.success
+  }
+  const tsMs = timestampMs(payload.ts)
+  if (tsMs === undefined) return fail(entry.id, `ts ${JSON.stringify(payload.ts)} is not a valid date`)
+  const receivedAtRaw = fieldValue(entry, "received_at")
+  let receivedAtMs: number | null = null
+  if (receivedAtRaw !== undefined) {
+    receivedAtMs = Number(receivedAtRaw)
+    if (!Number.isSafeInteger(receivedAtMs))
+      return fail(entry.id, `received_at ${JSON.stringify(receivedAtRaw)} is not epoch milliseconds`)
+  }
+  return Result.succeed(toPosition(entry.id, payload, tsMs, receivedAtMs))
+}
+
+export interface DecodedBatch {
+  readonly positions: Array<Position>
+  readonly failures: Array<CodecError>
+}
+
+export const decodeEntries = (entries: ReadonlyArray<StreamEntry>): DecodedBatch => {
+  const positions: Array<Position> = []
+  const failures: Array<CodecError> = []
+  for (const entry of entries) {
+    const result = decodeEntry(entry)
+    if (Result.isSuccess(result)) positions.push(result.success)
+    else failures.push(result.failure)
+  }
+  return { positions, failures }
+}
+
+export class Decoder extends Context.Service<
+  Decoder,
+  {
+    readonly decode: (entries: ReadonlyArray<StreamEntry>) => DecodedBatch
+  }
+>()("telemetry/decoder/Decoder") {
+  static readonly layer = Layer.succeed(Decoder, Decoder.of({ decode: decodeEntries }))
+}

@@ -1,0 +1,32 @@
+import * as ChildProcess from "node:child_process"
+
+export interface RunResult {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs a command to completion; rejects with its output when it exits non-zero. */
+export const run = (command: string, args: ReadonlyArray<string>, options: { readonly allowFailure?: boolean } = {}) =>
+  new Promise<RunResult>((resolve, reject) => {
+    const child = ChildProcess.spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString()
+    })
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    child.on("error", reject)
+    child.on("close", (code) => {
+      if (code === 0 || options.allowFailure === true) resolve({ code, stdout, stderr })
+      else reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.trim() || stdout.trim()}`))
+    })
+  })
+
+export const isRoot = (): boolean => typeof process.getuid === "function" && process.getuid() === 0
+
+/** PostgreSQL refuses to run as root, so as root every server command runs as the `postgres` user. */
+export const asPostgresUser = (command: string, args: ReadonlyArray<string>): [string, Array<string>] =>
+  isRoot() ? ["runuser", ["-u", "postgres", "--", command, ...args]] : [command, [...args]]

@@ -1,0 +1,71 @@
+import { Metric } from "effect"
+
+/** The processor's series. Names follow Prometheus conventions: `_total` counters, base units. */
+
+export const recordsRead = Metric.counter("telemetry_records_read_total", {
+  description: "Stream entries read (new, re-read or claimed)",
+  incremental: true,
+})
+const decoded = Metric.counter("telemetry_records_decoded_total", {
+  description: "Entries decoded, by result",
+  incremental: true,
+})
+export const decodedOk = decoded.pipe(Metric.withAttributes({ result: "ok" }))
+export const decodedError = decoded.pipe(Metric.withAttributes({ result: "error" }))
+const written = Metric.counter("telemetry_records_written_total", {
+  description: "Records by write outcome",
+  incremental: true,
+})
+export const writtenInserted = written.pipe(Metric.withAttributes({ status: "inserted" }))
+export const writtenDuplicate = written.pipe(Metric.withAttributes({ status: "duplicate" }))
+export const writtenFailed = written.pipe(Metric.withAttributes({ status: "failed" }))
+export const recordsAcked = Metric.counter("telemetry_records_acked_total", {
+  description: "Entries acknowledged",
+  incremental: true,
+})
+export const recordsDeadLettered = Metric.counter("telemetry_records_dead_lettered_total", {
+  description: "Entries moved to the dead-letter stream",
+  incremental: true,
+})
+export const recordsClaimed = Metric.counter("telemetry_records_claimed_total", {
+  description: "Entries claimed from idle consumers",
+  incremental: true,
+})
+export const claimedDeleted = Metric.counter("telemetry_claimed_deleted_total", {
+  description: "Pending entries found deleted from the stream when claimed or re-read",
+  incremental: true,
+})
+export const cursorLosses = Metric.counter("telemetry_cursor_lost_total", {
+  description: "Times entries were trimmed from the stream before the group was given them",
+  incremental: true,
+})
+export const cursorLostEntries = Metric.counter("telemetry_cursor_lost_entries_total", {
+  description: "Entries known lost to trimming before processing (when Redis can count them)",
+  incremental: true,
+})
+export const groupRecreated = Metric.counter("telemetry_group_recreated_total", {
+  description: "Times the consumer group was missing and recreated from the checkpoint",
+  incremental: true,
+})
+export const transientFailures = Metric.counter("telemetry_transient_failures_total", {
+  description: "Transient failures retried with backoff, by dependency",
+  incremental: true,
+})
+export const batchWriteSeconds = Metric.histogram("telemetry_batch_write_duration_seconds", {
+  description: "Time to write one batch to PostgreSQL",
+  boundaries: Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 14 }),
+})
+export const endToEndSeconds = Metric.histogram("telemetry_end_to_end_latency_seconds", {
+  description: "Now minus the stream id time, when a record is acknowledged",
+  boundaries: Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 18 }),
+})
+export const groupLag = Metric.gauge("telemetry_consumer_group_lag", {
+  description: "Entries not yet delivered to the group",
+})
+export const groupPending = Metric.gauge("telemetry_consumer_group_pending", {
+  description: "Entries delivered but not acknowledged",
+})
+export const stateDevices = Metric.gauge("telemetry_state_devices", { description: "Devices held in memory" })
+export const stateEvictions = Metric.gauge("telemetry_state_evictions", {
+  description: "Devices evicted from memory by the LRU bound since start",
+})

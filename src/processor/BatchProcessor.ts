@@ -1,0 +1,197 @@
+import { Context, Duration, Effect, Fiber, Layer, Metric, Schedule } from "effect"
+import { Consumer, type ConsumerError, type DeadLetter } from "../consumer/Consumer.ts"
+import { type ReadEntry, withFields } from "../consumer/replies.ts"
+import { Decoder } from "../decoder/Decoder.ts"
+import { streamIdTimeMs } from "../domain/StreamId.ts"
+import * as M from "../metrics/processorMetrics.ts"
+import { StateStore } from "../state/StateStore.ts"
+import { Writer } from "../writer/Writer.ts"
+import { GroupRecovery } from "./GroupRecovery.ts"
+import { retryTransient } from "./retry.ts"
+
+export type BatchSource = "new" | "pending" | "claimed"
+
+export interface Batch {
+  readonly source: BatchSource
+  readonly entries: ReadonlyArray<ReadEntry>
+  /** Delivery counts, for re-read and claimed entries (new ones have been delivered once). */
+  readonly deliveries?: ReadonlyMap<string, number>
+}
+
+export interface BatchOutcome {
+  readonly inserted: number
+  readonly duplicate: number
+  readonly deadLettered: number
+  readonly deleted: number
+}
+
+export interface BatchProcessorOptions {
+  readonly maxDeliveries: number
+  readonly claimThresholdMs: number
+}
+
+/**
+ * One batch through the stages, in order: drop entries deleted while pending → dead-letter entries
+ * past MAX_DELIVERIES → decode → state → write → dead-letter rejected records → acknowledge what was
+ * written. Transient failures are retried in place; permanent ones (undecodable entry, row
+ * rejected by PostgreSQL) go to the DLQ with the reason. Nothing is acknowledged that was not
+ * written or dead-lettered.
+ */
+export class BatchProcessor extends Context.Service<
+  BatchProcessor,
+  {
+    readonly process: (batch: Batch) => Effect.Effect<BatchOutcome>
+  }
+>()("telemetry/processor/BatchProcessor") {
+  static readonly layer = (options: BatchProcessorOptions) =>
+    Layer.effect(
+      BatchProcessor,
+      Effect.gen(function* () {
+        const consumer = yield* Consumer
+        const decoder = yield* Decoder
+        const state = yield* StateStore
+        const writer = yield* Writer
+        const recovery = yield* GroupRecovery
+
+        /** Redis calls that must happen: retried through outages, and through a lost group (after
+         * recreating it, an ack of an entry the new group never delivered is a harmless no-op). */
+        const redisMust = <A>(operation: string, effect: Effect.Effect<A, ConsumerError>) =>
+          retryTransient(
+            "redis",
+            operation,
+            effect.pipe(
+              Effect.catchTag("GroupMissing", (missing) => recovery.recover.pipe(Effect.andThen(Effect.fail(missing)))),
+            ),
+          )
+
+        /** Keeps a slow batch's entries from looking idle, so no peer claims them mid-write. */
+        const keepClaimed = (ids: ReadonlyArray<string>) =>
+          consumer.touch(ids).pipe(
+            Effect.catch(() => Effect.void),
+            Effect.repeat(Schedule.spaced(Duration.millis(Math.max(100, options.claimThresholdMs / 3)))),
+            Effect.delay(Duration.millis(Math.max(100, options.claimThresholdMs / 3))),
+            Effect.interruptible,
+          )
+
+        const process = Effect.fn("BatchProcessor.process")(function* (batch: Batch) {
+          const { present, deleted } = withFields(batch.entries)
+          yield* Metric.update(M.recordsRead, batch.entries.length)
+          if (deleted.length > 0) {
+            yield* Effect.logWarning("pending entries were deleted from the stream before they were processed").pipe(
+              Effect.annotateLogs({
+                source: batch.source,
+                count: deleted.length,
+                first: deleted[0],
+                last: deleted.at(-1),
+              }),
+            )
+            yield* Metric.update(M.claimedDeleted, deleted.length)
+            yield* redisMust("XACK deleted entries", consumer.ack(deleted))
+          }
+
+          const letters: Array<DeadLetter> = []
+          let live = present
+          if (batch.deliveries !== undefined) {
+            live = []
+            for (const entry of present) {
+              const deliveries = batch.deliveries.get(entry.id) ?? 1
+              if (deliveries > options.maxDeliveries) {
+                letters.push({
+                  entry,
+                  errorTag: "MaxDeliveriesExceeded",
+                  errorMessage: `delivered ${deliveries} times without being written (MAX_DELIVERIES=${options.maxDeliveries})`,
+                  deliveries,
+                })
+              } else live.push(entry)
+            }
+          }
+
+          const { positions, failures } = decoder.decode(live)
+          yield* Metric.update(M.decodedOk, positions.length)
+          if (failures.length > 0) {
+            yield* Metric.update(M.decodedError, failures.length)
+            const byId = new Map(live.map((e) => [e.id, e]))
+            for (const failure of failures) {
+              const entry = byId.get(failure.entryId)
+              if (entry !== undefined) {
+                letters.push({
+                  entry,
+                  errorTag: failure._tag,
+                  errorMessage: failure.reason,
+                  deliveries: batch.deliveries?.get(entry.id) ?? 1,
+                })
+              }
+            }
+          }
+
+          let inserted = 0
+          let duplicate = 0
+          const ackIds: Array<string> = []
+          if (positions.length > 0) {
+            const heartbeat = yield* Effect.forkChild(keepClaimed(positions.map((p) => p.streamId)), {
+              startImmediately: true,
+            })
+            yield* retryTransient("postgres", "rehydrate device state", state.observeBatch(positions))
+            const started = Date.now()
+            const report = yield* retryTransient("postgres", "write batch", writer.write(positions))
+            yield* Metric.update(M.batchWriteSeconds, (Date.now() - started) / 1000)
+            yield* Fiber.interrupt(heartbeat)
+            inserted = report.inserted.length
+            duplicate = report.duplicate.length
+            for (const p of report.inserted) ackIds.push(p.streamId)
+            for (const p of report.duplicate) ackIds.push(p.streamId)
+            yield* Metric.update(M.writtenInserted, inserted)
+            yield* Metric.update(M.writtenDuplicate, duplicate)
+            if (report.failed.length > 0) {
+              yield* Metric.update(M.writtenFailed, report.failed.length)
+              const byId = new Map(live.map((e) => [e.id, e]))
+              for (const { position, error } of report.failed) {
+                const entry = byId.get(position.streamId)
+                if (entry !== undefined) {
+                  letters.push({
+                    entry,
+                    errorTag: error._tag,
+                    errorMessage: error.reason,
+                    deliveries: batch.deliveries?.get(entry.id) ?? 1,
+                  })
+                }
+              }
+            }
+          }
+
+          let deadLettered = 0
+          if (letters.length > 0) {
+            deadLettered = yield* redisMust("dead-letter", consumer.deadLetter(letters))
+            yield* Metric.update(M.recordsDeadLettered, deadLettered)
+            yield* Effect.logWarning("entries moved to the dead-letter stream").pipe(
+              Effect.annotateLogs({
+                count: letters.length,
+                moved: deadLettered,
+                dlq: consumer.options.dlqStream,
+                reasons: letters.slice(0, 5).map((l) => `${l.entry.id} ${l.errorTag}: ${l.errorMessage.slice(0, 200)}`),
+              }),
+            )
+          }
+
+          if (ackIds.length > 0) {
+            const acked = yield* redisMust("XACK", consumer.ack(ackIds))
+            yield* Metric.update(M.recordsAcked, acked)
+            const now = Date.now()
+            for (const id of ackIds) yield* Metric.update(M.endToEndSeconds, (now - streamIdTimeMs(id)) / 1000)
+          }
+          yield* Effect.logDebug("batch done").pipe(
+            Effect.annotateLogs({
+              source: batch.source,
+              entries: batch.entries.length,
+              inserted,
+              duplicate,
+              deadLettered,
+            }),
+          )
+          return { inserted, duplicate, deadLettered, deleted: deleted.length }
+        })
+
+        return BatchProcessor.of({ process })
+      }),
+    )
+}

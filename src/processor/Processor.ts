@@ -1,0 +1,175 @@
+import { Deferred, Duration, Effect, Metric, Schedule, Stream } from "effect"
+import { Consumer, type ConsumerError } from "../consumer/Consumer.ts"
+import type { ReadEntry } from "../consumer/replies.ts"
+import * as M from "../metrics/processorMetrics.ts"
+import { StateStore } from "../state/StateStore.ts"
+import { type Batch, BatchProcessor } from "./BatchProcessor.ts"
+import { Checkpoints } from "./Checkpoints.ts"
+import { GroupRecovery } from "./GroupRecovery.ts"
+import { Heartbeat } from "./Heartbeat.ts"
+import { retryTransient } from "./retry.ts"
+
+export interface ProcessorOptions {
+  readonly readCount: number
+  readonly readBlockMs: number
+  readonly writeConcurrency: number
+  readonly claimThresholdMs: number
+  readonly claimIntervalMs: number
+  /** How often the frontier is checkpointed and lag/pending sampled. */
+  readonly checkpointIntervalMs: number
+  /** Consumers idle this long with nothing pending are removed from the group. */
+  readonly consumerIdleRemoveMs: number
+}
+
+const EMPTY: Batch = { source: "new", entries: [] }
+
+/**
+ * The processor's long-running work, run by the main fiber. Interrupting it (SIGTERM) interrupts
+ * the read loop; batches already read finish writing and acknowledging (they are uninterruptible);
+ * then main's layers release Redis and PostgreSQL. A defect in any part ends all of it, and the
+ * process exits non-zero for the orchestrator to restart.
+ *
+ * - read loop: this consumer's own pending entries first (cursor "0"), then new ones (">"),
+ *   `writeConcurrency` batches in flight: reading the next batch overlaps writing the previous;
+ *   when PostgreSQL is down the in-flight batches retry in place and reading pauses.
+ * - claim runner: on start and every CLAIM_INTERVAL_MS, XAUTOCLAIM entries idle past the
+ *   threshold (a dead peer's) through the same BatchProcessor; tidies idle empty consumers.
+ * - checkpointer: persists the frontier for group recovery; samples lag, pending and state size.
+ */
+export const runProcessor = (options: ProcessorOptions) =>
+  Effect.gen(function* () {
+    const consumer = yield* Consumer
+    const processor = yield* BatchProcessor
+    const recovery = yield* GroupRecovery
+    const checkpoints = yield* Checkpoints
+    const state = yield* StateStore
+    const heartbeat = yield* Heartbeat
+    const { stream, group, consumer: name } = consumer.options
+
+    const policy = yield* consumer.maxmemoryPolicy
+    if (policy !== undefined && policy !== "noeviction") {
+      yield* Effect.logError(
+        `Redis maxmemory-policy is "${policy}", not "noeviction": under memory pressure Redis may evict the stream and lose unprocessed positions`,
+      ).pipe(Effect.annotateLogs({ maxmemoryPolicy: policy }))
+    }
+    yield* recovery.recover
+
+    /** Redis failures while reading: a lost group is recreated, anything else waits and retries. */
+    const resilient = <A>(operation: string, effect: Effect.Effect<A, ConsumerError>) =>
+      retryTransient(
+        "redis",
+        operation,
+        effect.pipe(
+          Effect.catchTag("GroupMissing", (missing) => recovery.recover.pipe(Effect.andThen(Effect.fail(missing)))),
+        ),
+      )
+
+    const withDeliveries = (source: Batch["source"], entries: Array<ReadEntry>) => {
+      const first = entries[0]
+      const last = entries.at(-1)
+      if (first === undefined || last === undefined) return Effect.succeed<Batch>({ source, entries })
+      return resilient("XPENDING deliveries", consumer.deliveries(first.id, last.id, entries.length * 10)).pipe(
+        Effect.map((deliveries): Batch => ({ source, entries, deliveries })),
+      )
+    }
+
+    const ownPendingDone = yield* Deferred.make<void>()
+    let pendingCursor: string | undefined = "0"
+    const nextBatch: Effect.Effect<Batch> = Effect.suspend(() => {
+      heartbeat.beat()
+      const cursor = pendingCursor
+      if (cursor !== undefined) {
+        return resilient("XREADGROUP pending", consumer.read(cursor, options.readCount, 0)).pipe(
+          Effect.flatMap((entries) => {
+            const last = entries.at(-1)
+            if (last === undefined) {
+              pendingCursor = undefined
+              return Effect.logInfo("own pending entries re-read; reading new entries").pipe(
+                Effect.andThen(Deferred.succeed(ownPendingDone, undefined)),
+                Effect.as(EMPTY),
+              )
+            }
+            pendingCursor = last.id
+            return withDeliveries("pending", entries)
+          }),
+        )
+      }
+      return recovery.checkCursor.pipe(
+        Effect.andThen(resilient("XREADGROUP", consumer.read(">", options.readCount, options.readBlockMs))),
+        Effect.map((entries): Batch => ({ source: "new", entries })),
+      )
+    })
+
+    const readLoop = Stream.fromEffectRepeat(nextBatch).pipe(
+      Stream.filter((batch) => batch.entries.length > 0),
+      Stream.mapEffect((batch) => Effect.uninterruptible(processor.process(batch)), {
+        concurrency: options.writeConcurrency,
+        unordered: true,
+      }),
+      Stream.runDrain,
+    )
+
+    const claimOnce = Effect.gen(function* () {
+      let start = "0-0"
+      let claimed = 0
+      do {
+        const reply = yield* resilient("XAUTOCLAIM", consumer.claim(options.claimThresholdMs, start, options.readCount))
+        if (reply.deleted.length > 0) {
+          yield* Effect.logWarning("claimable entries were deleted from the stream before they were processed").pipe(
+            Effect.annotateLogs({ count: reply.deleted.length, first: reply.deleted[0], last: reply.deleted.at(-1) }),
+          )
+          yield* Metric.update(M.claimedDeleted, reply.deleted.length)
+        }
+        if (reply.entries.length > 0) {
+          claimed += reply.entries.length
+          yield* Metric.update(M.recordsClaimed, reply.entries.length)
+          const batch = yield* withDeliveries("claimed", reply.entries)
+          yield* Effect.uninterruptible(processor.process(batch))
+        }
+        start = reply.next
+      } while (start !== "0-0")
+      if (claimed > 0) yield* Effect.logInfo("claimed idle entries").pipe(Effect.annotateLogs({ claimed }))
+
+      const members = yield* resilient("XINFO CONSUMERS", consumer.consumers)
+      for (const member of members) {
+        if (member.name !== name && member.pending === 0 && member.idleMs > options.consumerIdleRemoveMs) {
+          yield* resilient("XGROUP DELCONSUMER", consumer.removeConsumer(member.name))
+          yield* Effect.logInfo("removed idle consumer with nothing pending").pipe(
+            Effect.annotateLogs({ consumer: member.name, idleMs: member.idleMs }),
+          )
+        }
+      }
+    })
+
+    // Own pending entries are re-read by the read loop first, so that the claim runner never
+    // works on the same entries at the same time.
+    const claimRunner = Deferred.await(ownPendingDone).pipe(
+      Effect.andThen(claimOnce),
+      Effect.repeat(Schedule.spaced(Duration.millis(options.claimIntervalMs))),
+    )
+
+    const checkpointOnce = Effect.gen(function* () {
+      const frontier = yield* resilient("checkpoint frontier", consumer.frontier)
+      yield* retryTransient("postgres", "save checkpoint", checkpoints.save(frontier))
+      const info = yield* retryTransient("redis", "XINFO GROUPS", consumer.groupInfo)
+      if (info !== undefined) {
+        if (info.lag !== null) yield* Metric.update(M.groupLag, info.lag)
+        yield* Metric.update(M.groupPending, info.pending)
+      }
+      const stats = state.stats()
+      yield* Metric.update(M.stateDevices, stats.size)
+      yield* Metric.update(M.stateEvictions, stats.evictions)
+    })
+
+    const checkpointer = checkpointOnce.pipe(
+      Effect.delay(Duration.millis(options.checkpointIntervalMs)),
+      Effect.repeat(Schedule.spaced(Duration.millis(options.checkpointIntervalMs))),
+    )
+
+    yield* Effect.logInfo("processor started").pipe(Effect.annotateLogs({ stream, group, consumer: name, ...options }))
+    return yield* Effect.all([readLoop, claimRunner, checkpointer], { concurrency: "unbounded", discard: true }).pipe(
+      Effect.onInterrupt(() =>
+        Effect.logInfo("processor stopped: reading interrupted, in-flight batches written and acknowledged"),
+      ),
+    )
+  })

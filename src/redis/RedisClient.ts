@@ -1,0 +1,112 @@
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
+import { Redis } from "ioredis"
+import { RedisError, toRedisError } from "./RedisError.ts"
+
+export type RedisArg = string | number | Buffer
+
+export interface RedisConnection {
+  readonly call: (command: string, args: ReadonlyArray<RedisArg>) => Effect.Effect<unknown, RedisError>
+  /** Several commands in one MULTI/EXEC: all apply or none do. Fails if any command failed. */
+  readonly transaction: (
+    commands: ReadonlyArray<readonly [string, ...Array<RedisArg>]>,
+  ) => Effect.Effect<Array<unknown>, RedisError>
+  /** Several commands in one round trip, not atomic. */
+  readonly pipeline: (
+    commands: ReadonlyArray<readonly [string, ...Array<RedisArg>]>,
+  ) => Effect.Effect<Array<unknown>, RedisError>
+}
+
+const connectionOptions = {
+  // Fail a command after a couple of reconnect attempts instead of queueing it forever: the
+  // callers retry with their own backoff and log, and shutdown is never stuck behind a queue.
+  maxRetriesPerRequest: 2,
+  retryStrategy: (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 3_000),
+  connectTimeout: 5_000,
+  lazyConnect: true,
+} as const
+
+const wrap = (client: Redis): RedisConnection => {
+  const run = (
+    name: string,
+    commands: ReadonlyArray<readonly [string, ...Array<RedisArg>]>,
+    atomic: boolean,
+  ): Effect.Effect<Array<unknown>, RedisError> =>
+    Effect.tryPromise({
+      try: async () => {
+        const batch = atomic ? client.multi() : client.pipeline()
+        for (const [command, ...args] of commands) batch.call(command, ...args)
+        const replies = await batch.exec()
+        if (replies === null) throw new Error("transaction aborted")
+        return replies
+      },
+      catch: (error) => toRedisError(name, error),
+    }).pipe(
+      Effect.flatMap((replies) => {
+        const values: Array<unknown> = []
+        for (const [error, value] of replies) {
+          if (error !== null) return Effect.fail(toRedisError(name, error))
+          values.push(value)
+        }
+        return Effect.succeed(values)
+      }),
+    )
+  return {
+    call: (command, args) =>
+      Effect.tryPromise({ try: () => client.call(command, ...args), catch: (error) => toRedisError(command, error) }),
+    transaction: (commands) => run("MULTI", commands, true),
+    pipeline: (commands) => run("PIPELINE", commands, false),
+  }
+}
+
+/** Opens a connection for the lifetime of the enclosing scope. */
+export const connect = (url: Redacted.Redacted<string>, name: string) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const client = new Redis(Redacted.value(url), { ...connectionOptions, connectionName: name })
+        // ioredis reports reconnect attempts as 'error' events; the callers' retries log them.
+        client.on("error", () => {})
+        await client.connect()
+        return client
+      },
+      catch: (error) => toRedisError("CONNECT", error),
+    }),
+    (client) =>
+      Effect.promise(() =>
+        client.quit().then(
+          () => undefined,
+          () => client.disconnect(),
+        ),
+      ).pipe(
+        Effect.timeout(Duration.seconds(2)),
+        Effect.catch(() => Effect.sync(() => client.disconnect())),
+      ),
+  ).pipe(Effect.map((client) => ({ client, connection: wrap(client) })))
+
+/** Two connections: one for commands, one for the blocking XREADGROUP alone, so that a read
+ * parked for READ_BLOCK_MS never delays an XACK. */
+export class RedisClient extends Context.Service<
+  RedisClient,
+  {
+    readonly commands: RedisConnection
+    readonly blocking: RedisConnection
+    /** Closes and reopens the blocking connection: the only way to abandon a parked read. */
+    readonly ping: Effect.Effect<void, RedisError>
+  }
+>()("telemetry/redis/RedisClient") {
+  static readonly layer = (url: Redacted.Redacted<string>, name: string) =>
+    Layer.effect(
+      RedisClient,
+      Effect.gen(function* () {
+        const commands = yield* connect(url, `${name}:commands`)
+        const blocking = yield* connect(url, `${name}:read`)
+        return RedisClient.of({
+          commands: commands.connection,
+          blocking: blocking.connection,
+          ping: commands.connection.call("PING", []).pipe(Effect.asVoid),
+        })
+      }),
+    )
+}
+
+export { RedisError }

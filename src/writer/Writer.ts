@@ -1,0 +1,96 @@
+import { Context, Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
+import type { Position } from "../domain/Position.ts"
+import { compareByKey, type PositionColumns, toColumns } from "./positionColumns.ts"
+import { classifySqlError, type PermanentWriteError, TransientWriteError } from "./WriteError.ts"
+
+export interface FailedRecord {
+  readonly position: Position
+  readonly error: PermanentWriteError
+}
+
+/** How every record of a batch ended. `inserted` and `duplicate` may be acknowledged; `failed`
+ * holds only rows PostgreSQL rejected on their own (isolated from their chunk), for the DLQ. */
+export interface WriteReport {
+  readonly inserted: Array<Position>
+  readonly duplicate: Array<Position>
+  readonly failed: Array<FailedRecord>
+}
+
+export const emptyReport = (): WriteReport => ({ inserted: [], duplicate: [], failed: [] })
+
+export class Writer extends Context.Service<
+  Writer,
+  {
+    /** Writes the batch, one round trip per chunk of `chunkSize`. Fails only with a transient error;
+     * the caller retries (chunks already written come back as duplicates, so a retry is safe). */
+    readonly write: (positions: ReadonlyArray<Position>) => Effect.Effect<WriteReport, TransientWriteError>
+  }
+>()("telemetry/writer/Writer") {
+  static readonly layer = (options: { readonly chunkSize: number }) =>
+    Layer.effect(
+      Writer,
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+
+        const insert = (c: PositionColumns) =>
+          sql<{ readonly stream_id: string }>`
+            INSERT INTO positions (device_id, ts, lat, lon, altitude, angle, speed, satellites, priority, event_id, attributes, stream_id, received_at)
+            SELECT device_id, to_timestamp(ts_ms / 1000.0), lat, lon, altitude, angle, speed, satellites, priority, event_id, attributes, stream_id, to_timestamp(received_ms / 1000.0)
+            FROM unnest(
+              ${c.deviceId}::text[], ${c.tsMs}::float8[], ${c.lat}::float8[], ${c.lon}::float8[], ${c.altitude}::float8[],
+              ${c.angle}::float8[], ${c.speed}::float8[], ${c.satellites}::float8[], ${c.priority}::float8[], ${c.eventId}::float8[],
+              ${c.attributes}::jsonb[], ${c.streamId}::text[], ${c.receivedAtMs}::float8[]
+            ) AS u(device_id, ts_ms, lat, lon, altitude, angle, speed, satellites, priority, event_id, attributes, stream_id, received_ms)
+            ON CONFLICT (device_id, ts) DO NOTHING
+            RETURNING stream_id`.pipe(Effect.mapError(classifySqlError))
+
+        /** Rows [from, to) of a sorted batch. A data error is narrowed down by halving until the
+         * offending rows stand alone: k bad rows cost about 2·k·log2(n) extra statements. */
+        const writeRange = (
+          sorted: ReadonlyArray<Position>,
+          from: number,
+          to: number,
+          report: WriteReport,
+        ): Effect.Effect<void, TransientWriteError> =>
+          insert(toColumns(sorted, from, to)).pipe(
+            Effect.map((rows): void => {
+              const inserted = new Set<string>()
+              for (const row of rows) inserted.add(row.stream_id)
+              for (let i = from; i < to; i++) {
+                const p = sorted[i] as Position
+                ;(inserted.has(p.streamId) ? report.inserted : report.duplicate).push(p)
+              }
+            }),
+            Effect.catchTag("PermanentWriteError", (error) => {
+              if (to - from === 1) {
+                report.failed.push({ position: sorted[from] as Position, error })
+                return Effect.void
+              }
+              const middle = from + Math.ceil((to - from) / 2)
+              return writeRange(sorted, from, middle, report).pipe(
+                Effect.andThen(writeRange(sorted, middle, to, report)),
+              )
+            }),
+          )
+
+        const write = Effect.fn("Writer.write")(function* (positions: ReadonlyArray<Position>) {
+          const sorted = positions.slice().sort(compareByKey)
+          const report = emptyReport()
+          for (let from = 0; from < sorted.length; from += options.chunkSize) {
+            yield* writeRange(sorted, from, Math.min(from + options.chunkSize, sorted.length), report)
+          }
+          return report
+        })
+
+        return Writer.of({ write })
+      }),
+    )
+
+  /** A Writer that fails on demand, for tests of what the pipeline does with each outcome. */
+  static readonly layerTest = (
+    behaviour: (positions: ReadonlyArray<Position>) => Effect.Effect<WriteReport, TransientWriteError>,
+  ) => Layer.succeed(Writer, Writer.of({ write: behaviour }))
+
+  static readonly transient = (reason: string) => new TransientWriteError({ reason })
+}
