@@ -78,6 +78,8 @@ export const ProcessorSettings = Config.all({
   stateMaxDevices: intBetween("STATE_MAX_DEVICES", 100_000, 1, 100_000_000),
   drainTimeoutMs: intBetween("DRAIN_TIMEOUT_MS", 15_000, 0, 3_600_000),
   migrateOnStart: bool("MIGRATE_ON_START", true),
+  /** Consumers idle this long with nothing pending are removed from the group (scale-in). */
+  consumerIdleRemoveMs: intBetween("CONSUMER_IDLE_REMOVE_MS", 3_600_000, 1_000, 604_800_000),
 })
 
 export type ProcessorSettings = typeof ProcessorSettings extends Config.Config<infer A> ? A : never

@@ -30,12 +30,17 @@ export const parseEntries = (command: string, reply: unknown): Array<ReadEntry> 
   return entries
 }
 
-/** XREADGROUP on one stream: null (timeout) or [[stream, entries]]. */
+/** XREADGROUP on one stream: null on timeout; otherwise the stream → entries map, which arrives
+ * flat (`[stream, entries]`, RESP3 maps) or nested (`[[stream, entries]]`, RESP2). */
 export const parseReadGroup = (reply: unknown): Array<ReadEntry> => {
   if (reply === null) return []
-  if (!Array.isArray(reply) || reply.length !== 1 || !Array.isArray(reply[0]))
-    throw new UnexpectedReply("XREADGROUP", reply)
-  return parseEntries("XREADGROUP", (reply[0] as Array<unknown>)[1])
+  if (Array.isArray(reply) && typeof reply[0] === "string" && reply.length === 2) {
+    return parseEntries("XREADGROUP", reply[1])
+  }
+  if (Array.isArray(reply) && reply.length === 1 && Array.isArray(reply[0])) {
+    return parseEntries("XREADGROUP", (reply[0] as Array<unknown>)[1])
+  }
+  throw new UnexpectedReply("XREADGROUP", reply)
 }
 
 export interface AutoClaimReply {

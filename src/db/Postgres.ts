@@ -1,19 +1,15 @@
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, type Redacted } from "effect"
 import { PostgresSettings } from "../config/AppConfig.ts"
 
-/** The pool, from POSTGRES_URL. Connections are opened as needed and re-opened after failures. */
+/** A pool; connections are opened as needed and re-opened after failures. */
+export const PostgresFromUrl = (url: Redacted.Redacted<string>, maxConnections = 4) =>
+  PgClient.layer({ url, maxConnections, connectTimeout: Duration.seconds(5), applicationName: "telemetry" })
+
+/** The pool from POSTGRES_URL / POSTGRES_POOL_SIZE. */
 export const PostgresLive = Layer.unwrap(
   Effect.gen(function* () {
     const settings = yield* PostgresSettings
-    return PgClient.layer({
-      url: settings.url,
-      maxConnections: settings.poolSize,
-      connectTimeout: Duration.seconds(5),
-      applicationName: "telemetry",
-    })
+    return PostgresFromUrl(settings.url, settings.poolSize)
   }),
 )
-
-export const PostgresFromUrl = (url: Parameters<typeof PgClient.layer>[0]["url"], maxConnections = 4) =>
-  PgClient.layer({ url, maxConnections, connectTimeout: Duration.seconds(5), applicationName: "telemetry" })

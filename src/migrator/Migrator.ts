@@ -2,14 +2,17 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { describeSqlError } from "../db/sqlError.ts"
+import { classifySqlError } from "../writer/WriteError.ts"
 import { splitStatements } from "./splitStatements.ts"
 
 export class MigrationError extends Schema.TaggedError<MigrationError>()("MigrationError", {
   migration: Schema.String,
   reason: Schema.String,
+  /** The database was unreachable or busy, not the migration wrong: worth trying again. */
+  transient: Schema.Boolean,
 }) {
   override get message(): string {
     return `migration ${this.migration}: ${this.reason}`
@@ -49,7 +52,7 @@ export const loadMigrations = (dir: string) =>
         }),
       )
     },
-    catch: (error) => new MigrationError({ migration: dir, reason: String(error) }),
+    catch: (error) => new MigrationError({ migration: dir, reason: String(error), transient: false }),
   })
 
 export interface MigrationReport {
@@ -98,6 +101,7 @@ export class Migrator extends Context.Service<
                       return yield* new MigrationError({
                         migration: `${migration.version}_${migration.name}`,
                         reason: "file changed after it was applied; add a new migration instead",
+                        transient: false,
                       })
                     }
                     continue
@@ -111,7 +115,13 @@ export class Migrator extends Context.Service<
             )
             .pipe(
               Effect.catchTag("SqlError", (error) =>
-                Effect.fail(new MigrationError({ migration: "(transaction)", reason: describeSqlError(error) })),
+                Effect.fail(
+                  new MigrationError({
+                    migration: "(transaction)",
+                    reason: describeSqlError(error),
+                    transient: classifySqlError(error)._tag === "TransientWriteError",
+                  }),
+                ),
               ),
             )
         }).pipe(Effect.withSpan("Migrator.run"))
@@ -121,3 +131,24 @@ export class Migrator extends Context.Service<
 
   static readonly layer = Migrator.layerFrom(defaultMigrationsDir)
 }
+
+/** Runs the migrations, waiting out an unreachable database (start-up order in compose or
+ * Kubernetes is not guaranteed) for up to about a minute; a wrong migration fails at once. */
+export const migrateWithRetry = Effect.gen(function* () {
+  const migrator = yield* Migrator
+  const report = yield* migrator.run.pipe(
+    Effect.tapError((error) =>
+      error.transient
+        ? Effect.logWarning("database not ready for migrations; retrying", { error: error.reason })
+        : Effect.void,
+    ),
+    Effect.retry({
+      while: (error) => error.transient,
+      schedule: Schedule.exponential(Duration.millis(200)).pipe(Schedule.upTo({ duration: Duration.seconds(60) })),
+    }),
+  )
+  yield* Effect.logInfo("migrations applied").pipe(
+    Effect.annotateLogs({ applied: report.applied, alreadyApplied: report.alreadyApplied }),
+  )
+  return report
+})

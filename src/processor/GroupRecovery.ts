@@ -57,10 +57,14 @@ export class GroupRecovery extends Context.Service<
       const recover = Effect.gen(function* () {
         const checkpoint = yield* retryTransient("postgres", "load checkpoint", checkpoints.load)
         const created = yield* retryTransient("redis", "create consumer group", consumer.ensureGroup(checkpoint ?? "0"))
-        if (created) {
+        if (created && checkpoint === undefined) {
+          yield* Effect.logInfo("consumer group created at the start of the stream").pipe(
+            Effect.annotateLogs({ group: consumer.options.group }),
+          )
+        } else if (created) {
           yield* Metric.update(M.groupRecreated, 1)
           yield* Effect.logWarning("consumer group was missing; recreated from the checkpoint").pipe(
-            Effect.annotateLogs({ group: consumer.options.group, startAfter: checkpoint ?? "0" }),
+            Effect.annotateLogs({ group: consumer.options.group, startAfter: checkpoint }),
           )
         }
         yield* checkCursor

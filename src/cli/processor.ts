@@ -1,0 +1,39 @@
+import { Effect, Layer } from "effect"
+import { Command } from "effect/cli"
+import { ProcessorSettings } from "../config/AppConfig.ts"
+import { PostgresFromUrl, PostgresLive } from "../db/Postgres.ts"
+import { Migrator, migrateWithRetry } from "../migrator/Migrator.ts"
+import { processorOptions, processorServices } from "../processor/layer.ts"
+import { runProcessor } from "../processor/Processor.ts"
+import { RedisClient } from "../redis/RedisClient.ts"
+import { installDrainDeadline } from "./shutdown.ts"
+
+/** The processor with everything it needs, from validated settings. */
+export const processorProgram = (settings: ProcessorSettings) => {
+  const program = Effect.gen(function* () {
+    if (settings.migrateOnStart) yield* migrateWithRetry
+    return yield* runProcessor(processorOptions(settings))
+  })
+  const layers = processorServices(settings).pipe(
+    Layer.provideMerge(Migrator.layer),
+    Layer.provideMerge(RedisClient.layer(settings.stream.redis.url, settings.consumer)),
+    Layer.provideMerge(PostgresFromUrl(settings.postgres.url, settings.postgres.poolSize)),
+  )
+  return program.pipe(Effect.provide(layers))
+}
+
+export const processorCommand = Command.make("processor", {}, () =>
+  Effect.gen(function* () {
+    const settings = yield* ProcessorSettings
+    yield* installDrainDeadline(settings.drainTimeoutMs)
+    return yield* processorProgram(settings)
+  }),
+).pipe(
+  Command.withDescription(
+    "Consume the Redis Stream with a consumer group, decode, update device state, write to PostgreSQL, acknowledge",
+  ),
+)
+
+export const migrateCommand = Command.make("migrate", {}, () =>
+  migrateWithRetry.pipe(Effect.asVoid, Effect.provide(Migrator.layer.pipe(Layer.provide(PostgresLive)))),
+).pipe(Command.withDescription("Apply pending SQL migrations under an advisory lock, then exit"))

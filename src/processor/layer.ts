@@ -1,0 +1,41 @@
+import { Layer } from "effect"
+import type { ProcessorSettings } from "../config/AppConfig.ts"
+import { Consumer } from "../consumer/Consumer.ts"
+import { Decoder } from "../decoder/Decoder.ts"
+import { PostgresStateLoader } from "../state/PostgresStateLoader.ts"
+import { StateStore } from "../state/StateStore.ts"
+import { Writer } from "../writer/Writer.ts"
+import { BatchProcessor } from "./BatchProcessor.ts"
+import { Checkpoints } from "./Checkpoints.ts"
+import { GroupRecovery } from "./GroupRecovery.ts"
+import { Heartbeat } from "./Heartbeat.ts"
+import type { ProcessorOptions } from "./Processor.ts"
+
+export const processorOptions = (s: ProcessorSettings): ProcessorOptions => ({
+  readCount: s.readCount,
+  readBlockMs: s.readBlockMs,
+  writeConcurrency: s.writeConcurrency,
+  claimThresholdMs: s.claimThresholdMs,
+  claimIntervalMs: s.claimIntervalMs,
+  checkpointIntervalMs: Math.min(5_000, s.claimIntervalMs),
+  consumerIdleRemoveMs: s.consumerIdleRemoveMs,
+})
+
+/** The processor's services over a RedisClient and a SqlClient (provided by the caller): the
+ * Consumer, Decoder, StateStore, Writer and what ties them together. Each can be swapped. */
+export const processorServices = (s: ProcessorSettings) => {
+  const consumer = Consumer.layer({
+    stream: s.stream.redis.stream,
+    group: s.stream.group,
+    consumer: s.consumer,
+    dlqStream: s.stream.dlqStream,
+  })
+  const state = StateStore.layer({ maxDevices: s.stateMaxDevices }).pipe(Layer.provide(PostgresStateLoader))
+  const writer = Writer.layer({ chunkSize: s.writeBatchSize })
+  const checkpoints = Checkpoints.layer(s.stream.redis.stream, s.stream.group)
+  const recovery = GroupRecovery.layer.pipe(Layer.provide(checkpoints))
+  const batches = BatchProcessor.layer({ maxDeliveries: s.maxDeliveries, claimThresholdMs: s.claimThresholdMs }).pipe(
+    Layer.provide(Layer.mergeAll(Decoder.layer, state, writer, recovery)),
+  )
+  return Layer.mergeAll(batches, recovery, checkpoints, state, Heartbeat.layer).pipe(Layer.provideMerge(consumer))
+}
