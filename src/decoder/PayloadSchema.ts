@@ -42,7 +42,16 @@ export const PayloadSchema = Schema.Struct({
   satellites: Schema.Int,
   priority: Schema.Int,
   event_id: Schema.Int,
-  attributes: Schema.Record(Schema.String.check(Schema.isPattern(ATTRIBUTE_KEY)), AttributeValueSchema),
+  // Keys are checked on the whole record: a refined key schema would silently drop the entries
+  // that do not match, and a dropped IO element is lost data.
+  attributes: Schema.Record(Schema.String, AttributeValueSchema).check(
+    Schema.makeFilter((attributes: Readonly<Record<string, unknown>>) => {
+      for (const key in attributes) {
+        if (!ATTRIBUTE_KEY.test(key)) return `attribute key ${JSON.stringify(key)} is neither an IO id nor a lower-case name`
+      }
+      return undefined
+    }),
+  ),
 })
 
 export type Payload = typeof PayloadSchema.Type

@@ -13,7 +13,7 @@ const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?
 const ATTRIBUTE_KEY = /^(?:\d{1,5}|[a-z][a-z0-9_]{0,62})$/
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v)
-const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v)
+const isInt = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v)
 const between = (v: unknown, min: number, max: number): boolean => isFiniteNumber(v) && v >= min && v <= max
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>

@@ -1,7 +1,7 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import type { Position } from "../domain/Position.ts"
-import { compareByKey, type PositionColumns, toColumns } from "./positionColumns.ts"
+import { compareByKey, NO_RECEIVED_AT, type PositionColumns, toColumns } from "./positionColumns.ts"
 import { classifySqlError, type PermanentWriteError, TransientWriteError } from "./WriteError.ts"
 
 export interface FailedRecord {
@@ -36,7 +36,7 @@ export class Writer extends Context.Service<
         const insert = (c: PositionColumns) =>
           sql<{ readonly stream_id: string }>`
             INSERT INTO positions (device_id, ts, lat, lon, altitude, angle, speed, satellites, priority, event_id, attributes, stream_id, received_at)
-            SELECT device_id, to_timestamp(ts_ms / 1000.0), lat, lon, altitude, angle, speed, satellites, priority, event_id, attributes, stream_id, to_timestamp(received_ms / 1000.0)
+            SELECT device_id, to_timestamp(ts_ms / 1000.0), lat, lon, altitude, angle, speed, satellites, priority, event_id, attributes, stream_id, to_timestamp(NULLIF(received_ms, ${NO_RECEIVED_AT}) / 1000.0)
             FROM unnest(
               ${c.deviceId}::text[], ${c.tsMs}::float8[], ${c.lat}::float8[], ${c.lon}::float8[], ${c.altitude}::float8[],
               ${c.angle}::float8[], ${c.speed}::float8[], ${c.satellites}::float8[], ${c.priority}::float8[], ${c.eventId}::float8[],

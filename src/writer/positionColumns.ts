@@ -14,8 +14,11 @@ export interface PositionColumns {
   readonly eventId: Array<number>
   readonly attributes: Array<string>
   readonly streamId: Array<string>
-  readonly receivedAtMs: Array<number | null>
+  /** -1 for "not given": an array of nothing but nulls has no type the driver can infer. */
+  readonly receivedAtMs: Array<number>
 }
+
+export const NO_RECEIVED_AT = -1
 
 export const toColumns = (positions: ReadonlyArray<Position>, from = 0, to = positions.length): PositionColumns => {
   const n = to - from
@@ -48,7 +51,7 @@ export const toColumns = (positions: ReadonlyArray<Position>, from = 0, to = pos
     columns.eventId[i] = p.eventId
     columns.attributes[i] = JSON.stringify(p.attributes)
     columns.streamId[i] = p.streamId
-    columns.receivedAtMs[i] = p.receivedAtMs
+    columns.receivedAtMs[i] = p.receivedAtMs ?? NO_RECEIVED_AT
   }
   return columns
 }

@@ -1,0 +1,157 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
+import { SqlClient } from "effect/sql"
+import { beforeAll } from "vitest"
+import type { Position } from "../../src/domain/Position.ts"
+import { Writer } from "../../src/writer/Writer.ts"
+import { freshDatabaseUrl, sqlLayer } from "../support/postgres.ts"
+
+let url = ""
+beforeAll(async () => {
+  url = await freshDatabaseUrl()
+})
+
+const position = (streamId: string, deviceId: string, tsMs: number, overrides: Partial<Position> = {}): Position => ({
+  streamId,
+  deviceId,
+  tsMs,
+  lat: 54.1,
+  lon: 25.3,
+  altitude: 100,
+  angle: 90,
+  speed: 40,
+  satellites: 9,
+  priority: 1,
+  eventId: 0,
+  attributes: { "78": { $bigint: "18446744073709551615" }, "385": { $bytes: "AQID" }, "21": 3 },
+  receivedAtMs: 1_700_000_000_999,
+  ...overrides,
+})
+
+const withWriter = <A, E>(effect: Effect.Effect<A, E, Writer | SqlClient.SqlClient>, chunkSize = 500) =>
+  effect.pipe(Effect.provide(Writer.layer({ chunkSize }).pipe(Layer.provideMerge(sqlLayer(url)))))
+
+const ids = (ps: ReadonlyArray<Position>) => ps.map((p) => p.streamId).sort()
+
+describe("Writer against PostgreSQL", () => {
+  it.live("reports inserted, then duplicate for the same keys; stores every column", () =>
+    withWriter(
+      Effect.gen(function* () {
+        const writer = yield* Writer
+        const batch = [position("1-0", "w1", 1000), position("1-1", "w1", 2000), position("1-2", "w2", 1000)]
+        const first = yield* writer.write(batch)
+        expect(ids(first.inserted)).toEqual(["1-0", "1-1", "1-2"])
+        expect(first.duplicate).toEqual([])
+        const again = yield* writer.write(batch.map((p, i) => ({ ...p, streamId: `2-${i}` })))
+        expect(again.inserted).toEqual([])
+        expect(ids(again.duplicate)).toEqual(["2-0", "2-1", "2-2"])
+
+        const sql = yield* SqlClient.SqlClient
+        const rows = yield* sql<{
+          device_id: string
+          ts: Date
+          attributes: unknown
+          stream_id: string
+          received_at: Date
+          satellites: number
+        }>`SELECT device_id, ts, attributes, stream_id, received_at, satellites FROM positions WHERE device_id = 'w1' ORDER BY ts`
+        expect(rows.map((r) => [r.device_id, r.ts.getTime(), r.stream_id])).toEqual([
+          ["w1", 1000, "1-0"],
+          ["w1", 2000, "1-1"],
+        ])
+        expect(rows[0]?.attributes).toEqual({ "78": { $bigint: "18446744073709551615" }, "385": { $bytes: "AQID" }, "21": 3 })
+        expect(rows[0]?.received_at.getTime()).toBe(1_700_000_000_999)
+        expect(rows[0]?.satellites).toBe(9)
+      }),
+    ),
+  )
+
+  it.live("counts the same key twice in one batch once inserted, once duplicate", () =>
+    withWriter(
+      Effect.gen(function* () {
+        const writer = yield* Writer
+        const report = yield* writer.write([position("3-0", "w3", 5000), position("3-1", "w3", 5000)])
+        expect(report.inserted.length).toBe(1)
+        expect(report.duplicate.length).toBe(1)
+        expect(report.failed).toEqual([])
+      }),
+    ),
+  )
+
+  it.live("writes in chunks of WRITE_BATCH_SIZE and accounts for every record", () =>
+    withWriter(
+      Effect.gen(function* () {
+        const writer = yield* Writer
+        const batch = Array.from({ length: 250 }, (_, i) => position(`4-${i}`, `w4-${i % 7}`, 10_000 + i))
+        const report = yield* writer.write([...batch, ...batch.slice(0, 10).map((p) => ({ ...p, streamId: `5-${p.streamId}` }))])
+        expect(report.inserted.length).toBe(250)
+        expect(report.duplicate.length).toBe(10)
+      }),
+      64,
+    ),
+  )
+
+  it.live("isolates rows PostgreSQL rejects and writes the rest of their chunk", () =>
+    withWriter(
+      Effect.gen(function* () {
+        const writer = yield* Writer
+        const batch = Array.from({ length: 100 }, (_, i) => position(`6-${i}`, "w6", 20_000 + i))
+        batch[17] = position("6-17", "w6", 20_017, { satellites: 100_000 }) // smallint out of range
+        batch[60] = position("6-60", "w6", 20_060, { attributes: { "1": "nul\u0000byte" } }) // jsonb rejects \u0000
+        const report = yield* writer.write(batch)
+        expect(report.inserted.length).toBe(98)
+        expect(report.failed.map((f) => f.position.streamId).sort()).toEqual(["6-17", "6-60"])
+        expect(report.failed.map((f) => f.error.sqlState).sort()).toEqual(["22003", "22P05"])
+        const sql = yield* SqlClient.SqlClient
+        const [row] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM positions WHERE device_id = 'w6'`
+        expect(row?.n).toBe(98)
+      }),
+      500,
+    ),
+  )
+
+  it.live("surfaces a connection terminated mid-write as a TransientWriteError, and works again after", () =>
+    withWriter(
+      Effect.gen(function* () {
+        const writer = yield* Writer
+        const sql = yield* SqlClient.SqlClient
+        const other = sqlLayer(url, 2)
+        // Hold a lock so the insert is certainly in flight on the server when its backend is killed.
+        const release = yield* Deferred.make<void>()
+        const locked = yield* Deferred.make<void>()
+        const holder = yield* Effect.gen(function* () {
+          const admin = yield* SqlClient.SqlClient
+          yield* admin.withTransaction(
+            Effect.gen(function* () {
+              yield* admin`LOCK TABLE positions IN ACCESS EXCLUSIVE MODE`
+              yield* Deferred.succeed(locked, undefined)
+              yield* Deferred.await(release)
+            }),
+          )
+        }).pipe(Effect.provide(other), Effect.forkChild)
+        yield* Deferred.await(locked)
+        const write = yield* writer.write([position("7-1", "w7", 2)]).pipe(Effect.flip, Effect.forkChild)
+        const terminated = yield* Effect.gen(function* () {
+          const admin = yield* SqlClient.SqlClient
+          const rows = yield* admin<{ ok: boolean }>`
+            SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO positions%'`
+          return rows.length
+        }).pipe(
+          Effect.provide(other),
+          Effect.repeat({ until: (n) => n > 0, schedule: Schedule.spaced("20 millis") }),
+        )
+        expect(terminated).toBe(1)
+        const error = yield* Fiber.join(write)
+        expect(error._tag).toBe("TransientWriteError")
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        // The pool reconnects: the same write then succeeds.
+        const report = yield* writer.write([position("7-1", "w7", 2)]).pipe(Effect.retry({ times: 3 }))
+        expect(report.inserted.length).toBe(1)
+        const [row] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM positions WHERE device_id = 'w7'`
+        expect(row?.n).toBe(1)
+      }),
+    ),
+  )
+})
