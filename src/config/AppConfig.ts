@@ -12,10 +12,10 @@ const intBetween = (name: string, fallback: number, minimum: number, maximum: nu
     Config.withDefault(fallback),
   )
 
-const text = (name: string, fallback: string) =>
-  Config.schema(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)), name).pipe(
-    Config.withDefault(fallback),
-  )
+const textValue = (name: string) =>
+  Config.schema(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)), name)
+
+const text = (name: string, fallback: string) => textValue(name).pipe(Config.withDefault(fallback))
 
 const hasScheme = (schemes: ReadonlyArray<string>) => (value: string) => {
   const parsed = URL.parse(value)
@@ -48,7 +48,7 @@ export const RedisSettings = Config.all({
 export const StreamSettings = Config.all({
   redis: RedisSettings,
   group: text("REDIS_CONSUMER_GROUP", "processor"),
-  dlqStream: Config.option(text("DLQ_STREAM", "unused")),
+  dlqStream: Config.option(textValue("DLQ_STREAM")),
 }).pipe(
   Config.map(({ redis, group, dlqStream }) => ({
     redis,

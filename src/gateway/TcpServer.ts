@@ -66,25 +66,40 @@ class SocketReader {
     socket.on("close", onEnd)
   }
 
-  /** The next chunk, or `undefined` once the peer has closed (or the socket failed). */
-  readonly read: Effect.Effect<Buffer | undefined> = Effect.callback<Buffer | undefined>((resume) => {
-    const chunk = this.chunk
-    if (chunk !== undefined) {
-      this.chunk = undefined
-      resume(Effect.succeed(chunk))
-      return
-    }
-    if (this.ended) {
-      resume(Effect.succeed(undefined))
-      return
-    }
-    this.waiter = (c) => resume(Effect.succeed(c))
-    this.socket.resume()
-    return Effect.sync(() => {
-      this.waiter = undefined
-      this.socket.pause()
+  /**
+   * The next chunk, "closed" once the peer has closed (or the socket failed), or "timeout" when
+   * nothing arrived within `timeoutMs`. The timer lives in the callback rather than in
+   * `Effect.timeoutOption`, which would race a second fiber on every read of every connection.
+   */
+  read(timeoutMs: number): Effect.Effect<Buffer | "closed" | "timeout"> {
+    return Effect.callback<Buffer | "closed" | "timeout">((resume) => {
+      const chunk = this.chunk
+      if (chunk !== undefined) {
+        this.chunk = undefined
+        resume(Effect.succeed(chunk))
+        return
+      }
+      if (this.ended) {
+        resume(Effect.succeed("closed"))
+        return
+      }
+      const timer = setTimeout(() => {
+        this.waiter = undefined
+        this.socket.pause()
+        resume(Effect.succeed("timeout"))
+      }, timeoutMs)
+      this.waiter = (c) => {
+        clearTimeout(timer)
+        resume(Effect.succeed(c ?? "closed"))
+      }
+      this.socket.resume()
+      return Effect.sync(() => {
+        clearTimeout(timer)
+        this.waiter = undefined
+        this.socket.pause()
+      })
     })
-  })
+  }
 
   /** Writes a last reply and closes gracefully, waiting (briefly) until it is flushed. */
   endWith(bytes: Uint8Array): Effect.Effect<void> {
@@ -125,15 +140,14 @@ const serveConnection = Effect.fnUntraced(function* (
       wait = frameDeadline - now
       onTimeout = "slow_frame"
     }
-    const read = yield* reader.read.pipe(Effect.timeoutOption(Math.max(0, wait)))
-    if (Option.isNone(read)) {
+    const chunk = yield* reader.read(Math.max(0, wait))
+    if (chunk === "timeout") {
       yield* Effect.logInfo("closing connection: timed out").pipe(
         Effect.annotateLogs({ reason: onTimeout, imei: imei ?? null, bufferedBytes: decoder.buffered }),
       )
       return onTimeout
     }
-    const chunk = read.value
-    if (chunk === undefined) return "peer_closed"
+    if (chunk === "closed") return "peer_closed"
     const receivedAt = yield* Clock.currentTimeMillis
     decoder.push(chunk)
 

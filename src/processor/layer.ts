@@ -3,7 +3,7 @@ import type { ProcessorSettings } from "../config/AppConfig.ts"
 import { Consumer } from "../consumer/Consumer.ts"
 import { Decoder } from "../decoder/Decoder.ts"
 import { PostgresStateLoader } from "../state/PostgresStateLoader.ts"
-import { StateStore } from "../state/StateStore.ts"
+import { StateLoader, StateStore } from "../state/StateStore.ts"
 import { Writer } from "../writer/Writer.ts"
 import { BatchProcessor } from "./BatchProcessor.ts"
 import { Checkpoints } from "./Checkpoints.ts"
@@ -21,18 +21,27 @@ export const processorOptions = (s: ProcessorSettings): ProcessorOptions => ({
   consumerIdleRemoveMs: s.consumerIdleRemoveMs,
 })
 
+/** Layers a test may swap for its own (a Writer that fails on demand, checkpoints in memory). */
+export interface ProcessorOverrides {
+  readonly writer?: Layer.Layer<Writer>
+  readonly stateLoader?: Layer.Layer<StateLoader>
+  readonly checkpoints?: Layer.Layer<Checkpoints>
+}
+
 /** The processor's services over a RedisClient and a SqlClient (provided by the caller): the
- * Consumer, Decoder, StateStore, Writer and what ties them together. Each can be swapped. */
-export const processorServices = (s: ProcessorSettings) => {
+ * Consumer, Decoder, StateStore, Writer and what ties them together. */
+export const processorServices = (s: ProcessorSettings, overrides: ProcessorOverrides = {}) => {
   const consumer = Consumer.layer({
     stream: s.stream.redis.stream,
     group: s.stream.group,
     consumer: s.consumer,
     dlqStream: s.stream.dlqStream,
   })
-  const state = StateStore.layer({ maxDevices: s.stateMaxDevices }).pipe(Layer.provide(PostgresStateLoader))
-  const writer = Writer.layer({ chunkSize: s.writeBatchSize })
-  const checkpoints = Checkpoints.layer(s.stream.redis.stream, s.stream.group)
+  const state = StateStore.layer({ maxDevices: s.stateMaxDevices }).pipe(
+    Layer.provide(overrides.stateLoader ?? PostgresStateLoader),
+  )
+  const writer = overrides.writer ?? Writer.layer({ chunkSize: s.writeBatchSize })
+  const checkpoints = overrides.checkpoints ?? Checkpoints.layer(s.stream.redis.stream, s.stream.group)
   const recovery = GroupRecovery.layer.pipe(Layer.provide(checkpoints))
   const batches = BatchProcessor.layer({ maxDeliveries: s.maxDeliveries, claimThresholdMs: s.claimThresholdMs }).pipe(
     Layer.provide(Layer.mergeAll(Decoder.layer, state, writer, recovery)),

@@ -114,6 +114,15 @@ export const makeFleetMonitor = (): FleetMonitor => {
 
 const internals = (monitor: FleetMonitor): MonitorInternals => monitor as MonitorInternals
 
+/**
+ * The IMEIs a fleet with this seed and size uses, e.g. to configure GATEWAY_IMEI_ALLOWLIST for a
+ * demo. Different seeds shift the serial range, so two fleets rarely share a device.
+ */
+export const fleetImeis = (seed: number, devices: number): Array<string> => {
+  const offset = intBetween(makeRandom(seed), 0, 999_999)
+  return Array.from({ length: devices }, (_, i) => simulatedImei(i, offset))
+}
+
 interface Pending {
   readonly records: ReadonlyArray<AvlRecord>
   readonly bytes: Uint8Array
@@ -167,12 +176,11 @@ export const runFleet = Effect.fn("runFleet")(function* (options: FleetOptions) 
   const stop = Effect.sync(() => monitor.stop())
 
   const startedAt = yield* Clock.currentTimeMillis
-  const fleetRandom = makeRandom(seed)
-  const offset = intBetween(fleetRandom, 0, 999_999)
+  const imeis = fleetImeis(seed, deviceCount)
   const states: Array<DeviceState> = []
   for (let i = 0; i < deviceCount; i++) {
     const random = makeRandom(deriveSeed(seed, i))
-    const device = new VirtualDevice({ imei: simulatedImei(i, offset), codecId: pickCodec(random, mix) }, random)
+    const device = new VirtualDevice({ imei: imeis[i] as string, codecId: pickCodec(random, mix) }, random)
     states.push({
       device,
       random,
@@ -211,8 +219,31 @@ export const runFleet = Effect.fn("runFleet")(function* (options: FleetOptions) 
     s.batchTarget = drawBatchTarget(s.random)
   }
 
+  // Sleeping devices wake on their next sample time or on stop. Not a race with
+  // `Deferred.await(stopped)`: a thousand devices parked on one Deferred make every wake-up pay
+  // an O(waiters) unregistration; a Set makes it O(1).
+  const sleepers = new Set<() => void>()
+  monitor.onStop(() => {
+    for (const wake of [...sleepers]) wake()
+  })
   const untilNextSample = (s: DeviceState, now: number) =>
-    Effect.raceFirst(Effect.sleep(Duration.millis(Math.max(1, s.nextSampleMs - now))), Deferred.await(stopped))
+    Effect.callback<void>((resume) => {
+      if (isStopping()) {
+        resume(Effect.void)
+        return
+      }
+      const wake = () => {
+        clearTimeout(timer)
+        sleepers.delete(wake)
+        resume(Effect.void)
+      }
+      const timer = setTimeout(wake, Math.max(1, s.nextSampleMs - now))
+      sleepers.add(wake)
+      return Effect.sync(() => {
+        clearTimeout(timer)
+        sleepers.delete(wake)
+      })
+    })
 
   /** One TCP connection: login, then send/ACK packets until something calls for a reconnect. */
   const session = (s: DeviceState): Effect.Effect<SessionEnd> =>

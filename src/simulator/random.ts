@@ -27,4 +27,5 @@ export const intBetween = (random: Random, min: number, max: number): number =>
 export const chance = (random: Random, p: number): boolean => random.next() < p
 
 /** Seeds derived from one seed for independent streams (one per device). */
-export const deriveSeed = (seed: number, index: number): number => Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ (index + 1)
+export const deriveSeed = (seed: number, index: number): number =>
+  Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ (index + 1)

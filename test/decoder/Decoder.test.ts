@@ -107,14 +107,22 @@ describe("decodeEntry", () => {
       ["payload", JSON.stringify(validPayload("d", 1, { attributes: { "1": { type: "Buffer", data: [256] } } }))],
       /attributes/,
     ],
-    ["attribute nested object", ["payload", JSON.stringify(validPayload("d", 1, { attributes: { "1": { a: 1 } } }))], /attributes/],
+    [
+      "attribute nested object",
+      ["payload", JSON.stringify(validPayload("d", 1, { attributes: { "1": { a: 1 } } }))],
+      /attributes/,
+    ],
     ["huge payload", ["payload", JSON.stringify(validPayload("d", 1, { note: "x".repeat(70_000) }))], /more than/],
     [
       "huge attribute string",
       ["payload", JSON.stringify(validPayload("d", 1, { attributes: { "1": "y".repeat(5000) } }))],
       /attributes/,
     ],
-    ["received_at not a number", ["payload", JSON.stringify(validPayload("d", 1)), "received_at", "soon"], /received_at/],
+    [
+      "received_at not a number",
+      ["payload", JSON.stringify(validPayload("d", 1)), "received_at", "soon"],
+      /received_at/,
+    ],
   ])("rejects %s with a CodecError naming the problem", (_, fields, reason) => {
     expect(reasonOf(fields as Array<string>)).toMatch(reason)
   })

@@ -40,7 +40,7 @@ const oddities: ReadonlyArray<unknown> = [
   { "1": 1 },
   { "123456": 1 },
   { a_b: 1 },
-  { "A": 1 },
+  { A: 1 },
   { "1": [1] },
 ]
 

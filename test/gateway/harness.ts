@@ -5,8 +5,8 @@
  */
 import * as Dgram from "node:dgram"
 import * as Net from "node:net"
-import { Effect, Layer, ManagedRuntime, Metric, Option, Redacted, References } from "effect"
-import { Redis } from "ioredis"
+import { Context, Effect, Layer, ManagedRuntime, Metric, Option, Redacted, References } from "effect"
+import type { Redis } from "ioredis"
 import { freePort } from "../../src/devservers/index.ts"
 import { Gateway } from "../../src/gateway/Gateway.ts"
 import { GatewayConfig, type GatewaySettings } from "../../src/gateway/GatewayConfig.ts"
@@ -22,7 +22,7 @@ export interface RunningGateway {
   readonly tcpPort: number
   readonly udpPort: number
   readonly stream: string
-  /** The gateway's own metric registry: read with {@link RunningGateway.metric}. */
+  /** Sum of a counter/gauge (or a histogram's count) in this gateway's own metric registry. */
   readonly counter: (name: string, attributes?: Record<string, string>) => number
   readonly stop: () => Promise<void>
 }
@@ -65,14 +65,13 @@ export const startGateway = async (
     stream,
     counter: (name, attributes = {}) => {
       let total = 0
-      for (const [, hook] of registry) {
-        const id = hook.metric
-        if (id.id !== name) continue
-        const attrs = (id.attributes ?? {}) as Record<string, string>
+      for (const snapshot of Metric.snapshotUnsafe(Context.make(Metric.MetricRegistry, registry))) {
+        if (snapshot.id !== name) continue
+        const attrs: Record<string, string> = snapshot.attributes ?? {}
         if (Object.entries(attributes).some(([k, v]) => attrs[k] !== v)) continue
-        const state = hook.state(registry.size === 0 ? undefined : undefined)
-        if (typeof state === "object" && state !== null && "count" in state) total += Number(state.count)
-        else if (typeof state === "object" && state !== null && "value" in state) total += Number(state.value)
+        if (snapshot.type === "Counter") total += Number(snapshot.state.count)
+        else if (snapshot.type === "Gauge") total += Number(snapshot.state.value)
+        else if (snapshot.type === "Histogram") total += snapshot.state.count
       }
       return total
     },
@@ -179,20 +178,58 @@ export class TestDevice {
   }
 }
 
-/** A UDP device: send a datagram, wait for the reply. */
-export const udpExchange = (port: number, datagram: Uint8Array, timeoutMs = WAIT_MS): Promise<Buffer | undefined> =>
-  new Promise((resolve) => {
-    const socket = Dgram.createSocket("udp4")
-    const timer = setTimeout(() => finish(undefined), timeoutMs)
-    const finish = (reply: Buffer | undefined) => {
-      clearTimeout(timer)
-      socket.close()
-      resolve(reply)
-    }
-    socket.on("message", (msg) => finish(msg))
-    socket.on("error", () => finish(undefined))
-    socket.send(datagram, port, "127.0.0.1")
-  })
+/** A UDP device: one local socket, so replies to several datagrams arrive in one place. */
+export class UdpDevice {
+  private readonly socket: Dgram.Socket
+  private readonly replies: Array<Buffer> = []
+  private waiter: (() => void) | undefined = undefined
+
+  private constructor(socket: Dgram.Socket) {
+    this.socket = socket
+    socket.on("message", (msg) => {
+      this.replies.push(msg)
+      this.waiter?.()
+    })
+  }
+
+  static open(): Promise<UdpDevice> {
+    return new Promise((resolve, reject) => {
+      const socket = Dgram.createSocket("udp4")
+      socket.once("error", reject)
+      socket.bind(0, "127.0.0.1", () => {
+        socket.off("error", reject)
+        resolve(new UdpDevice(socket))
+      })
+    })
+  }
+
+  send(port: number, datagram: Uint8Array): void {
+    this.socket.send(datagram, port, "127.0.0.1")
+  }
+
+  /** The next reply, or undefined if none came within the bound. */
+  nextReply(timeoutMs = WAIT_MS): Promise<Buffer | undefined> {
+    return new Promise((resolve) => {
+      const attempt = () => {
+        const reply = this.replies.shift()
+        if (reply === undefined) return
+        clearTimeout(timer)
+        this.waiter = undefined
+        resolve(reply)
+      }
+      const timer = setTimeout(() => {
+        this.waiter = undefined
+        resolve(undefined)
+      }, timeoutMs)
+      this.waiter = attempt
+      attempt()
+    })
+  }
+
+  close(): void {
+    this.socket.close()
+  }
+}
 
 export interface StoredEntry {
   readonly id: string

@@ -138,7 +138,7 @@ describe("toEntry", () => {
     for (const v of loadVectors()) {
       if (v.expect === undefined || v.expect.frame !== "avl" || v.options?.stream === true) continue
       const bytes = fromHex(v.hex)
-      const decoded =
+      const decoded: Result.Result<TcpFrame | UdpAvlDatagram, unknown> =
         v.transport === "udp"
           ? decodeUdpDatagram(bytes, { strictIoTotal: v.options?.strict_io_total === true })
           : decodeTcpFrame(bytes, "data", { strictIoTotal: v.options?.strict_io_total === true })

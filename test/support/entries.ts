@@ -15,7 +15,13 @@ export const validPayload = (deviceId: string, tsMs: number, overrides: PayloadO
   satellites: 11,
   priority: 1,
   event_id: 0,
-  attributes: { "21": 3, "66": 12_845, "239": true, "78": { $bigint: "18446744073709551615" }, "385": { $bytes: "AQID" } },
+  attributes: {
+    "21": 3,
+    "66": 12_845,
+    "239": true,
+    "78": { $bigint: "18446744073709551615" },
+    "385": { $bytes: "AQID" },
+  },
   ...overrides,
 })
 

@@ -20,7 +20,11 @@ export const freshDatabaseUrl = async (): Promise<string> => {
   await Effect.runPromise(
     Effect.gen(function* () {
       yield* (yield* Migrator).run
-    }).pipe(Effect.provide(Migrator.layer.pipe(Layer.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))))),
+    }).pipe(
+      Effect.provide(
+        Migrator.layer.pipe(Layer.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))),
+      ),
+    ),
   )
   return url
 }

@@ -59,7 +59,11 @@ describe("Writer against PostgreSQL", () => {
           ["w1", 1000, "1-0"],
           ["w1", 2000, "1-1"],
         ])
-        expect(rows[0]?.attributes).toEqual({ "78": { $bigint: "18446744073709551615" }, "385": { $bytes: "AQID" }, "21": 3 })
+        expect(rows[0]?.attributes).toEqual({
+          "78": { $bigint: "18446744073709551615" },
+          "385": { $bytes: "AQID" },
+          "21": 3,
+        })
         expect(rows[0]?.received_at.getTime()).toBe(1_700_000_000_999)
         expect(rows[0]?.satellites).toBe(9)
       }),
@@ -83,7 +87,10 @@ describe("Writer against PostgreSQL", () => {
       Effect.gen(function* () {
         const writer = yield* Writer
         const batch = Array.from({ length: 250 }, (_, i) => position(`4-${i}`, `w4-${i % 7}`, 10_000 + i))
-        const report = yield* writer.write([...batch, ...batch.slice(0, 10).map((p) => ({ ...p, streamId: `5-${p.streamId}` }))])
+        const report = yield* writer.write([
+          ...batch,
+          ...batch.slice(0, 10).map((p) => ({ ...p, streamId: `5-${p.streamId}` })),
+        ])
         expect(report.inserted.length).toBe(250)
         expect(report.duplicate.length).toBe(10)
       }),
@@ -137,10 +144,7 @@ describe("Writer against PostgreSQL", () => {
             SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
             WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO positions%'`
           return rows.length
-        }).pipe(
-          Effect.provide(other),
-          Effect.repeat({ until: (n) => n > 0, schedule: Schedule.spaced("20 millis") }),
-        )
+        }).pipe(Effect.provide(other), Effect.repeat({ until: (n) => n > 0, schedule: Schedule.spaced("20 millis") }))
         expect(terminated).toBe(1)
         const error = yield* Fiber.join(write)
         expect(error._tag).toBe("TransientWriteError")

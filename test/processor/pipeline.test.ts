@@ -1,0 +1,176 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, type Layer } from "effect"
+import type { Position } from "../../src/domain/Position.ts"
+import { Checkpoints } from "../../src/processor/Checkpoints.ts"
+import { StateLoader } from "../../src/state/StateStore.ts"
+import { PermanentWriteError, TransientWriteError } from "../../src/writer/WriteError.ts"
+import { emptyReport, type WriteReport, Writer } from "../../src/writer/Writer.ts"
+import { entryFields, validPayload } from "../support/entries.ts"
+import { eventually, pendingCount, processorWith, redisFor, testSettings } from "../support/processor.ts"
+
+/** A Writer whose behaviour the test controls, recording every batch it was given. */
+const controllableWriter = () => {
+  const calls: Array<ReadonlyArray<Position>> = []
+  const written: Array<Position> = []
+  const control = {
+    failing: false,
+    reject: new Set<string>(),
+  }
+  const layer = Writer.layerTest((positions) =>
+    Effect.suspend(() => {
+      calls.push(positions)
+      if (control.failing) return Effect.fail(new TransientWriteError({ reason: "connection terminated (test)" }))
+      const report: WriteReport = emptyReport()
+      for (const p of positions) {
+        if (control.reject.has(p.deviceId)) {
+          report.failed.push({
+            position: p,
+            error: new PermanentWriteError({ reason: "22003 out of range (test)", sqlState: "22003" }),
+          })
+        } else {
+          report.inserted.push(p)
+          written.push(p)
+        }
+      }
+      return Effect.succeed(report)
+    }),
+  )
+  return { calls, written, control, layer }
+}
+
+const overridesFor = (writer: Layer.Layer<Writer>) => ({
+  writer,
+  stateLoader: StateLoader.layerNone,
+  checkpoints: Checkpoints.layerMemory,
+})
+
+describe("processor pipeline against real Redis, with a Writer that fails on demand", () => {
+  it.live("acknowledges nothing while the write fails; acknowledges everything once it succeeds", () =>
+    Effect.gen(function* () {
+      const settings = testSettings()
+      const { stream } = settings.stream.redis
+      const redis = redisFor(settings)
+      const writer = controllableWriter()
+      writer.control.failing = true
+      const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer.layer)))
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < 10; i++)
+          await redis.call("XADD", stream, "*", ...entryFields(validPayload(`d${i}`, 1000 + i)))
+        // The failing batch is retried in place: several attempts, and every entry still pending.
+        await eventually(async () => writer.calls.length >= 3, "three write attempts")
+        expect(await pendingCount(redis, stream, "processor")).toBe(10)
+        expect(writer.written).toEqual([])
+        writer.control.failing = false
+        await eventually(async () => (await pendingCount(redis, stream, "processor")) === 0, "pending 0")
+      })
+      expect(writer.written.map((p) => p.deviceId).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `d${i}`).sort())
+      yield* Fiber.interrupt(run)
+      redis.disconnect()
+    }),
+  )
+
+  it.live("dead-letters rejected records and undecodable entries with their reason; acks the rest", () =>
+    Effect.gen(function* () {
+      const settings = testSettings({ MAX_DELIVERIES: "3" })
+      const { stream } = settings.stream.redis
+      const redis = redisFor(settings)
+      const writer = controllableWriter()
+      writer.control.reject.add("bad-row")
+      const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer.layer)))
+      const dlq = yield* Effect.promise(async () => {
+        await redis.call("XADD", stream, "*", ...entryFields(validPayload("good", 1)))
+        const badRowId = await redis.call("XADD", stream, "*", ...entryFields(validPayload("bad-row", 2)))
+        const badJsonId = await redis.call("XADD", stream, "*", "payload", "{oops", "source", "test")
+        await redis.call("XADD", stream, "*", ...entryFields(validPayload("good", 3)))
+        await eventually(
+          async () =>
+            (await pendingCount(redis, stream, "processor")) === 0 && (await redis.xlen(`${stream}:dlq`)) === 2,
+          "2 dead letters, pending 0",
+        )
+        const entries = (await redis.call("XRANGE", `${stream}:dlq`, "-", "+")) as Array<[string, Array<string>]>
+        return { entries, badRowId, badJsonId }
+      })
+      const byOriginal = new Map(
+        dlq.entries.map(([, fields]) => {
+          const record: Record<string, string> = {}
+          for (let i = 0; i < fields.length; i += 2) record[fields[i] as string] = fields[i + 1] as string
+          return [record.dlq_original_id, record]
+        }),
+      )
+      const badRow = byOriginal.get(String(dlq.badRowId))
+      expect(badRow?.dlq_error_tag).toBe("PermanentWriteError")
+      expect(badRow?.dlq_error_message).toContain("22003")
+      expect(badRow?.payload).toBe(JSON.stringify(validPayload("bad-row", 2)))
+      expect(badRow?.source).toBe("test")
+      expect(badRow?.dlq_consumer).toBe("c1")
+      const badJson = byOriginal.get(String(dlq.badJsonId))
+      expect(badJson?.dlq_error_tag).toBe("CodecError")
+      expect(badJson?.payload).toBe("{oops")
+      expect(writer.written.map((p) => p.tsMs).sort()).toEqual([1, 3])
+      yield* Fiber.interrupt(run)
+      redis.disconnect()
+    }),
+  )
+
+  it.live("re-reads its own pending entries first after a restart, then new ones", () =>
+    Effect.gen(function* () {
+      const settings = testSettings()
+      const { stream } = settings.stream.redis
+      const redis = redisFor(settings)
+      // A previous life of consumer c1 read five entries and died before acknowledging them.
+      yield* Effect.promise(async () => {
+        await redis.call("XGROUP", "CREATE", stream, "processor", "0", "MKSTREAM")
+        for (let i = 0; i < 5; i++) await redis.call("XADD", stream, "*", ...entryFields(validPayload("old", i)))
+        await redis.call("XREADGROUP", "GROUP", "processor", "c1", "COUNT", 5, "STREAMS", stream, ">")
+        for (let i = 0; i < 5; i++) await redis.call("XADD", stream, "*", ...entryFields(validPayload("new", i)))
+      })
+      const writer = controllableWriter()
+      const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer.layer)))
+      yield* Effect.promise(() =>
+        eventually(
+          async () => (await pendingCount(redis, stream, "processor")) === 0 && writer.written.length === 10,
+          "all ten written",
+        ),
+      )
+      expect(writer.calls[0]?.map((p) => p.deviceId)).toEqual(["old", "old", "old", "old", "old"])
+      expect(
+        writer.calls
+          .flat()
+          .map((p) => p.deviceId)
+          .slice(5),
+      ).toEqual(["new", "new", "new", "new", "new"])
+      yield* Fiber.interrupt(run)
+      redis.disconnect()
+    }),
+  )
+
+  it.live("dead-letters an entry delivered more than MAX_DELIVERIES times without success", () =>
+    Effect.gen(function* () {
+      const settings = testSettings({ MAX_DELIVERIES: "2", CLAIM_THRESHOLD_MS: "100" })
+      const { stream } = settings.stream.redis
+      const redis = redisFor(settings)
+      // Three consumers died holding the same entry in turn: it has been delivered three times.
+      const id = yield* Effect.promise(async () => {
+        await redis.call("XGROUP", "CREATE", stream, "processor", "0", "MKSTREAM")
+        const entryId = String(await redis.call("XADD", stream, "*", ...entryFields(validPayload("crashy", 1))))
+        await redis.call("XREADGROUP", "GROUP", "processor", "dead-1", "COUNT", 1, "STREAMS", stream, ">")
+        await redis.call("XCLAIM", stream, "processor", "dead-2", 0, entryId)
+        await redis.call("XCLAIM", stream, "processor", "dead-3", 0, entryId)
+        return entryId
+      })
+      const writer = controllableWriter()
+      const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer.layer)))
+      const dlq = yield* Effect.promise(async () => {
+        await eventually(async () => (await redis.xlen(`${stream}:dlq`)) === 1, "one dead letter")
+        return (await redis.call("XRANGE", `${stream}:dlq`, "-", "+")) as Array<[string, Array<string>]>
+      })
+      const fields = dlq[0]?.[1] ?? []
+      expect(fields[fields.indexOf("dlq_original_id") + 1]).toBe(id)
+      expect(fields[fields.indexOf("dlq_error_tag") + 1]).toBe("MaxDeliveriesExceeded")
+      expect(writer.written).toEqual([])
+      expect(yield* Effect.promise(() => pendingCount(redis, stream, "processor"))).toBe(0)
+      yield* Fiber.interrupt(run)
+      redis.disconnect()
+    }),
+  )
+})
