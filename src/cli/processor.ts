@@ -3,7 +3,7 @@ import { Command } from "effect/cli"
 import { ProcessorSettings } from "../config/AppConfig.ts"
 import { PostgresFromUrl, PostgresLive } from "../db/Postgres.ts"
 import { Migrator, migrateWithRetry } from "../migrator/Migrator.ts"
-import { processorOptions, processorServices } from "../processor/layer.ts"
+import { postgresStorage, processorOptions, processorServices } from "../processor/layer.ts"
 import { runProcessor } from "../processor/Processor.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
 import { installDrainDeadline } from "./shutdown.ts"
@@ -14,7 +14,7 @@ export const processorProgram = (settings: ProcessorSettings) => {
     if (settings.migrateOnStart) yield* migrateWithRetry
     return yield* runProcessor(processorOptions(settings))
   })
-  const layers = processorServices(settings).pipe(
+  const layers = processorServices(settings, postgresStorage(settings)).pipe(
     Layer.provideMerge(Migrator.layer),
     Layer.provideMerge(RedisClient.layer(settings.stream.redis.url, settings.consumer)),
     Layer.provideMerge(PostgresFromUrl(settings.postgres.url, settings.postgres.poolSize)),

@@ -3,7 +3,7 @@ import { fieldsToRecord, type StreamEntry } from "../domain/StreamEntry.ts"
 import { previousStreamId } from "../domain/StreamId.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
 import { RedisError } from "../redis/RedisError.ts"
-import { DEAD_LETTER_SCRIPT } from "./deadLetterScript.ts"
+import { DEAD_LETTER_SCRIPT, dlqIdSetKey } from "./deadLetterScript.ts"
 import { GAP_SCRIPT } from "./gapScript.ts"
 import {
   type AutoClaimReply,
@@ -184,7 +184,7 @@ export class Consumer extends Context.Service<
         const deadLetter = (letters: ReadonlyArray<DeadLetter>) => {
           if (letters.length === 0) return Effect.succeed(0)
           const failedAt = String(Date.now())
-          const args: Array<string | number> = [DEAD_LETTER_SCRIPT, 2, stream, dlqStream, group]
+          const args: Array<string | number> = [DEAD_LETTER_SCRIPT, 3, stream, dlqStream, dlqIdSetKey(dlqStream), group]
           for (const letter of letters) {
             const fields = [
               ...letter.entry.fields,

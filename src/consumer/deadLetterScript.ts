@@ -1,9 +1,10 @@
 /**
  * Moves entries to the dead-letter stream: for each one, XACK the original and, only if it was
- * still pending, XADD it to the DLQ. A script runs atomically like MULTI/EXEC, and the condition
- * makes the move idempotent: two instances (or a claim racing a re-read) dead-lettering the same
- * entry produce one DLQ entry, and a crash can neither lose it nor duplicate it.
- * KEYS: stream, dlq. ARGV: group, then per entry: id, field count, fields...
+ * still pending and its id is not yet in the DLQ's id set, XADD it to the DLQ. A script runs
+ * atomically like MULTI/EXEC, and the conditions make the move idempotent: two instances (or a
+ * claim racing a re-read, or a re-read after the group was recreated) dead-lettering the same entry
+ * produce one DLQ entry, and a crash can neither lose it nor duplicate it.
+ * KEYS: stream, dlq, dlq id set. ARGV: group, then per entry: id, field count, fields...
  */
 export const DEAD_LETTER_SCRIPT = `
 local moved = 0
@@ -11,7 +12,7 @@ local i = 2
 while i <= #ARGV do
   local id = ARGV[i]
   local n = tonumber(ARGV[i + 1])
-  if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
+  if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 and redis.call('SADD', KEYS[3], id) == 1 then
     redis.call('XADD', KEYS[2], '*', unpack(ARGV, i + 2, i + 1 + n))
     moved = moved + 1
   end
@@ -19,3 +20,6 @@ while i <= #ARGV do
 end
 return moved
 `
+
+/** The set of original entry ids already in the DLQ (what makes dead-lettering idempotent). */
+export const dlqIdSetKey = (dlqStream: string) => `${dlqStream}:ids`

@@ -1,4 +1,5 @@
 import { Layer } from "effect"
+import type { SqlClient } from "effect/sql"
 import type { ProcessorSettings } from "../config/AppConfig.ts"
 import { Consumer } from "../consumer/Consumer.ts"
 import { Decoder } from "../decoder/Decoder.ts"
@@ -21,27 +22,31 @@ export const processorOptions = (s: ProcessorSettings): ProcessorOptions => ({
   consumerIdleRemoveMs: s.consumerIdleRemoveMs,
 })
 
-/** Layers a test may swap for its own (a Writer that fails on demand, checkpoints in memory). */
-export interface ProcessorOverrides {
-  readonly writer?: Layer.Layer<Writer>
-  readonly stateLoader?: Layer.Layer<StateLoader>
-  readonly checkpoints?: Layer.Layer<Checkpoints>
+/** The PostgreSQL-facing layers; a test swaps them for its own (a Writer that fails on demand,
+ * checkpoints in memory) and then needs no database at all. */
+export interface StorageLayers<R> {
+  readonly writer: Layer.Layer<Writer, never, R>
+  readonly stateLoader: Layer.Layer<StateLoader, never, R>
+  readonly checkpoints: Layer.Layer<Checkpoints, never, R>
 }
+
+export const postgresStorage = (s: ProcessorSettings): StorageLayers<SqlClient.SqlClient> => ({
+  writer: Writer.layer({ chunkSize: s.writeBatchSize }),
+  stateLoader: PostgresStateLoader,
+  checkpoints: Checkpoints.layer(s.stream.redis.stream, s.stream.group),
+})
 
 /** The processor's services over a RedisClient and a SqlClient (provided by the caller): the
  * Consumer, Decoder, StateStore, Writer and what ties them together. */
-export const processorServices = (s: ProcessorSettings, overrides: ProcessorOverrides = {}) => {
+export const processorServices = <R>(s: ProcessorSettings, storage: StorageLayers<R>) => {
   const consumer = Consumer.layer({
     stream: s.stream.redis.stream,
     group: s.stream.group,
     consumer: s.consumer,
     dlqStream: s.stream.dlqStream,
   })
-  const state = StateStore.layer({ maxDevices: s.stateMaxDevices }).pipe(
-    Layer.provide(overrides.stateLoader ?? PostgresStateLoader),
-  )
-  const writer = overrides.writer ?? Writer.layer({ chunkSize: s.writeBatchSize })
-  const checkpoints = overrides.checkpoints ?? Checkpoints.layer(s.stream.redis.stream, s.stream.group)
+  const state = StateStore.layer({ maxDevices: s.stateMaxDevices }).pipe(Layer.provide(storage.stateLoader))
+  const { writer, checkpoints } = storage
   const recovery = GroupRecovery.layer.pipe(Layer.provide(checkpoints))
   const batches = BatchProcessor.layer({ maxDeliveries: s.maxDeliveries, claimThresholdMs: s.claimThresholdMs }).pipe(
     Layer.provide(Layer.mergeAll(Decoder.layer, state, writer, recovery)),

@@ -2,7 +2,7 @@ import { ConfigProvider, Duration, Effect, Layer, Redacted } from "effect"
 import { Redis } from "ioredis"
 import { inject } from "vitest"
 import { ProcessorSettings } from "../../src/config/AppConfig.ts"
-import { type ProcessorOverrides, processorOptions, processorServices } from "../../src/processor/layer.ts"
+import { processorOptions, processorServices, type StorageLayers } from "../../src/processor/layer.ts"
 import { runProcessor } from "../../src/processor/Processor.ts"
 import { RedisClient } from "../../src/redis/RedisClient.ts"
 
@@ -27,7 +27,7 @@ export const testSettings = (env: Record<string, string> = {}) =>
   )
 
 /** The processor's run loop with the given overrides, provided with a real Redis connection. */
-export const processorWith = (settings: ProcessorSettings, overrides: ProcessorOverrides) =>
+export const processorWith = (settings: ProcessorSettings, overrides: StorageLayers<never>) =>
   runProcessor(processorOptions(settings)).pipe(
     Effect.provide(
       processorServices(settings, overrides).pipe(
