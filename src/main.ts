@@ -3,6 +3,7 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit } from "effect"
 import { Command } from "effect/cli"
 import { demoCommand } from "./cli/demo.ts"
+import { gatewayCommand } from "./cli/gateway.ts"
 import { migrateCommand, processorCommand } from "./cli/processor.ts"
 import { installCrashHandlers } from "./cli/shutdown.ts"
 import { LoggingLive } from "./observability/Logging.ts"
@@ -11,7 +12,7 @@ installCrashHandlers()
 
 const telemetry = Command.make("telemetry").pipe(
   Command.withDescription("Teltonika telemetry ingestion: gateway → Redis Stream → processor → PostgreSQL"),
-  Command.withSubcommands([processorCommand, migrateCommand, demoCommand]),
+  Command.withSubcommands([processorCommand, gatewayCommand, migrateCommand, demoCommand]),
 )
 
 /** An invalid variable stops start-up with exit code 2 and a message naming it. */

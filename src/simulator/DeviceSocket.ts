@@ -39,31 +39,33 @@ export class DeviceSocket {
   /** Opens a connection for the lifetime of the enclosing scope. */
   static connect(host: string, port: number, timeoutMs: number) {
     return Effect.acquireRelease(
+      // The time limit is a timer inside the callback: an acquire is uninterruptible, so an
+      // `Effect.timeout` around it could not cut short a connect to an unreachable host.
       Effect.callback<DeviceSocket, ConnectFailed>((resume) => {
         const socket = Net.connect({ host, port, noDelay: true })
         const device = new DeviceSocket(socket)
-        const onError = (error: Error) => {
+        let settled = false
+        const fail = (reason: string) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
           socket.destroy()
-          resume(Effect.fail(new ConnectFailed({ reason: error.message })))
+          resume(Effect.fail(new ConnectFailed({ reason })))
         }
+        const timer = setTimeout(() => fail(`no connection within ${timeoutMs} ms`), timeoutMs)
         // One listener for the socket's whole life: before connecting it fails the connect,
-        // afterwards it records the error for the device's reconnect decision ('close' follows).
-        let connected = false
+        // afterwards it records the error ('close' follows and ends any read).
         socket.on("error", (error) => {
           device.error = error
-          if (!connected) onError(error)
+          fail(error.message)
         })
         socket.once("connect", () => {
-          connected = true
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
           resume(Effect.succeed(device))
         })
-        return Effect.sync(() => socket.destroy())
-      }).pipe(
-        Effect.timeoutOrElse({
-          duration: timeoutMs,
-          orElse: () => Effect.fail(new ConnectFailed({ reason: `no connection within ${timeoutMs} ms` })),
-        }),
-      ),
+      }),
       (device) => Effect.sync(() => device.destroy()),
     )
   }
@@ -82,23 +84,29 @@ export class DeviceSocket {
 
   /** Exactly `n` bytes, or `None` when the connection closed or nothing came within `timeoutMs`. */
   read(n: number, timeoutMs: number): Effect.Effect<Option.Option<Buffer>> {
-    const available = Effect.callback<Option.Option<Buffer>>((resume) => {
+    return Effect.callback<Option.Option<Buffer>>((resume) => {
       const attempt = (): void => {
         if (this.inbound.length >= n) {
+          clearTimeout(timer)
           const bytes = this.inbound.subarray(0, n)
           this.inbound = this.inbound.subarray(n)
           resume(Effect.succeed(Option.some(bytes)))
         } else if (this.closed) {
+          clearTimeout(timer)
           resume(Effect.succeed(Option.none()))
         } else {
           this.wake = attempt
         }
       }
+      const timer = setTimeout(() => {
+        this.wake = undefined
+        resume(Effect.succeed(Option.none()))
+      }, timeoutMs)
       attempt()
       return Effect.sync(() => {
+        clearTimeout(timer)
         this.wake = undefined
       })
     })
-    return available.pipe(Effect.timeoutOption(timeoutMs), Effect.map(Option.flatten))
   }
 }

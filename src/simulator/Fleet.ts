@@ -140,7 +140,6 @@ interface DeviceState {
   nextSampleMs: number
   sessions: number
   readonly acked: Array<number>
-  rejected: boolean
 }
 
 type SessionEnd = "reconnect" | "done" | "rejected"
@@ -191,7 +190,6 @@ export const runFleet = Effect.fn("runFleet")(function* (options: FleetOptions) 
       nextSampleMs: startedAt + random.next() * intervalMs,
       sessions: 0,
       acked: [],
-      rejected: false,
     })
   }
 
@@ -305,7 +303,6 @@ export const runFleet = Effect.fn("runFleet")(function* (options: FleetOptions) 
         if (end === "done") return
         if (end === "rejected") {
           stats.loginsRejected++
-          s.rejected = true
           return
         }
         if (isStopping() && s.pending === undefined && s.buffer.length === 0) return

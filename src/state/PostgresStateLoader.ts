@@ -1,5 +1,6 @@
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
+import { textArray } from "../db/arrays.ts"
 import { describeSqlError } from "../db/sqlError.ts"
 import type { Attributes, Position } from "../domain/Position.ts"
 import { StateLoadError, StateLoader } from "./StateStore.ts"
@@ -32,7 +33,7 @@ export const PostgresStateLoader = Layer.effect(
           SELECT p.device_id, (extract(epoch FROM p.ts) * 1000)::float8 AS ts_ms, p.lat, p.lon, p.altitude, p.angle,
                  p.speed, p.satellites, p.priority, p.event_id, p.attributes, p.stream_id,
                  (extract(epoch FROM p.received_at) * 1000)::float8 AS received_ms
-          FROM unnest(${deviceIds as Array<string>}::text[]) AS d(device_id)
+          FROM unnest(${textArray(deviceIds)}) AS d(device_id)
           CROSS JOIN LATERAL (
             SELECT * FROM positions WHERE positions.device_id = d.device_id ORDER BY ts DESC LIMIT 1
           ) p`.pipe(

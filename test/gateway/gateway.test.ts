@@ -454,6 +454,26 @@ describe("UDP", () => {
   })
 })
 
+describe("start-up", () => {
+  it.each(["tcpPort", "udpPort"] as const)("fails with GatewayListenError when the %s is taken", async (which) => {
+    const first = await startGateway(server.url)
+    try {
+      const port = which === "tcpPort" ? first.tcpPort : first.udpPort
+      const error = await startGateway(server.url, { [which]: port }).then(
+        (second) => second.stop().then(() => undefined),
+        (e: unknown) => e,
+      )
+      expect(String(error)).toContain("GatewayListenError")
+      expect(String(error)).toContain(String(port))
+      // The first gateway is unaffected.
+      const device = await login(first.tcpPort)
+      device.close()
+    } finally {
+      await first.stop()
+    }
+  })
+})
+
 describe("shutdown", () => {
   it("stops listening and closes device connections when its scope closes", async () => {
     const gw = await startGateway(server.url)

@@ -54,11 +54,16 @@ export const startGateway = async (
     Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error")),
   )
   const runtime = ManagedRuntime.make(layer)
-  const gateway = await runtime.runPromise(
-    Effect.gen(function* () {
-      return yield* Gateway
-    }),
-  )
+  const gateway = await runtime
+    .runPromise(
+      Effect.gen(function* () {
+        return yield* Gateway
+      }),
+    )
+    .catch(async (error: unknown) => {
+      await runtime.dispose()
+      throw error
+    })
   return {
     tcpPort: gateway.tcpPort,
     udpPort: gateway.udpPort,

@@ -70,6 +70,28 @@ describe("Writer against PostgreSQL", () => {
     ),
   )
 
+  it.live("writes batches that mix integer and fractional values, large integers and missing received_at", () =>
+    withWriter(
+      Effect.gen(function* () {
+        const writer = yield* Writer
+        const report = yield* writer.write([
+          position("8-0", "w8", 1, { lat: 54, speed: 12.5, altitude: -3, receivedAtMs: null }),
+          position("8-1", "w8", 2, { lat: 54.25, speed: 0, altitude: 3_000_000_000, receivedAtMs: 1_700_000_000_001 }),
+          position("8-2", "w8", 3, { lat: -0.5, speed: 1e-9, eventId: 65_535, receivedAtMs: null }),
+        ])
+        expect(report.inserted.length).toBe(3)
+        const sql = yield* SqlClient.SqlClient
+        const rows = yield* sql<{ lat: number; speed: number; altitude: number; received_at: Date | null }>`
+          SELECT lat, speed, altitude, received_at FROM positions WHERE device_id = 'w8' ORDER BY ts`
+        expect(rows.map((r) => [r.lat, r.speed, r.altitude, r.received_at === null])).toEqual([
+          [54, 12.5, -3, true],
+          [54.25, 0, 3_000_000_000, false],
+          [-0.5, 1e-9, 0 + 100, true],
+        ])
+      }),
+    ),
+  )
+
   it.live("counts the same key twice in one batch once inserted, once duplicate", () =>
     withWriter(
       Effect.gen(function* () {
