@@ -8,7 +8,7 @@ import { OpsError, OpsInputError } from "../ops/OpsError.ts"
 
 /**
  * The runbook's commands (OPERATIONS.md): `telemetry lag`, `telemetry dlq list|replay|purge`,
- * `telemetry claim`, `telemetry rehydrate <device>`. They read REDIS_URL, REDIS_TELEMETRY_STREAM,
+ * `telemetry claim`, `telemetry rehydrate <device>`, `telemetry trim`. They read REDIS_URL, REDIS_TELEMETRY_STREAM,
  * REDIS_CONSUMER_GROUP and DLQ_STREAM like the processor does, so running one inside a processor's
  * container (`kubectl exec`, `docker compose exec`) needs no extra setup.
  */
@@ -118,7 +118,9 @@ const dlqPurge = Command.make(
     if (Option.isSome(olderThanMs)) targets.push({ kind: "olderThan", ms: olderThanMs.value })
     const target = targets[0]
     if (target === undefined || targets.length > 1) {
-      return Effect.fail(new OpsInputError({ reason: "choose exactly one of --all, --id <dlq id>, --older-than-ms <n>" }))
+      return Effect.fail(
+        new OpsInputError({ reason: "choose exactly one of --all, --id <dlq id>, --older-than-ms <n>" }),
+      )
     }
     return withOps(json, (ops) =>
       ops
@@ -131,6 +133,41 @@ const dlqPurge = Command.make(
 export const dlqCommand = Command.make("dlq").pipe(
   Command.withDescription("Inspect, replay or purge the dead-letter stream (DLQ_STREAM)"),
   Command.withSubcommands([dlqList, dlqReplay, dlqPurge]),
+)
+
+export const trimCommand = Command.make(
+  "trim",
+  {
+    json,
+    keepMs: Flag.Int("keep-ms").pipe(
+      Flag.withDescription(
+        "Keep processed entries newer than this as a replay buffer, e.g. for a PostgreSQL failover that loses acknowledged rows (0: trim everything processed)",
+      ),
+      Flag.withDefault(3_600_000),
+    ),
+    yes: Flag.Boolean("yes").pipe(
+      Flag.withDescription("Confirm: without it nothing is deleted and the command fails"),
+      Flag.withDefault(false),
+    ),
+  },
+  ({ json, keepMs, yes }) =>
+    withOps(json, (ops) =>
+      ops
+        .trimProcessed({ keepMs }, yes)
+        .pipe(
+          Effect.flatMap((report) =>
+            print(
+              json,
+              report,
+              (r) => `removed ${r.removed} processed entries from ${r.stream}; kept ${r.keptFrom} and after`,
+            ),
+          ),
+        ),
+    ),
+).pipe(
+  Command.withDescription(
+    "Free Redis memory: delete the main stream's entries that are fully processed (below the oldest pending entry, or up to the last delivered one), atomically; requires --yes. Run it periodically (see OPERATIONS.md)",
+  ),
 )
 
 /** Prints the answers, then fails (non-zero exit) if any processor failed or stayed silent. */
@@ -174,7 +211,10 @@ export const claimCommand = Command.make(
   ({ json, minIdleMs, consumer, timeoutMs }) =>
     withOps(json, (ops) =>
       ops
-        .requestClaim({ minIdleMs: Option.getOrUndefined(minIdleMs), consumer: Option.getOrUndefined(consumer) }, timeoutMs)
+        .requestClaim(
+          { minIdleMs: Option.getOrUndefined(minIdleMs), consumer: Option.getOrUndefined(consumer) },
+          timeoutMs,
+        )
         .pipe(Effect.flatMap(reportControl(json, "claim"))),
     ),
 ).pipe(
@@ -191,7 +231,9 @@ export const rehydrateCommand = Command.make(
     timeoutMs: timeoutMs(5_000),
   },
   ({ json, device, timeoutMs }) =>
-    withOps(json, (ops) => ops.requestRehydrate(device, timeoutMs).pipe(Effect.flatMap(reportControl(json, "rehydrate")))),
+    withOps(json, (ops) =>
+      ops.requestRehydrate(device, timeoutMs).pipe(Effect.flatMap(reportControl(json, "rehydrate"))),
+    ),
 ).pipe(
   Command.withDescription(
     "Make every running processor drop its in-memory state of a device, so its next record reloads it from PostgreSQL (e.g. after fixing rows by hand)",
@@ -199,4 +241,4 @@ export const rehydrateCommand = Command.make(
 )
 
 /** Add these to `Command.withSubcommands` in main.ts. */
-export const opsCommands = [lagCommand, dlqCommand, claimCommand, rehydrateCommand] as const
+export const opsCommands = [lagCommand, dlqCommand, claimCommand, rehydrateCommand, trimCommand] as const
