@@ -3,6 +3,7 @@ import { entryFields, validPayload } from "../support/entries.ts"
 import {
   DLQ,
   GROUP,
+  killAllProcessors,
   Load,
   logsMatching,
   rowCount,
@@ -46,6 +47,7 @@ const withServers = async (body: (servers: Servers) => Promise<Verdict>) => {
     const pending = (await servers.client.call("XPENDING", STREAM, GROUP)) as [number]
     expect(pending[0]).toBe(0)
   } finally {
+    killAllProcessors()
     await servers.close()
   }
 }

@@ -73,6 +73,14 @@ export interface ProcessorProcess {
   readonly exited: Promise<number | null>
 }
 
+/** Every processor a case started, so a failing case still leaves none running. */
+const spawned = new Set<ChildProcess.ChildProcess>()
+
+export const killAllProcessors = () => {
+  for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+  spawned.clear()
+}
+
 export const spawnProcessor = (servers: Servers, name: string, env: Record<string, string> = {}): ProcessorProcess => {
   const child = ChildProcess.spawn(process.execPath, [Path.join(root, "src/main.ts"), "processor"], {
     cwd: root,
@@ -90,6 +98,7 @@ export const spawnProcessor = (servers: Servers, name: string, env: Record<strin
     },
     stdio: ["ignore", "pipe", "pipe"],
   })
+  spawned.add(child)
   const logs: Array<string> = []
   const collect = (chunk: Buffer) => {
     for (const line of chunk.toString().split("\n")) if (line.trim() !== "") logs.push(line)
