@@ -4,6 +4,7 @@ import { Cause, Effect, Exit } from "effect"
 import { Command } from "effect/cli"
 import { demoCommand } from "./cli/demo.ts"
 import { gatewayCommand } from "./cli/gateway.ts"
+import { opsCommands } from "./cli/ops.ts"
 import { migrateCommand, processorCommand } from "./cli/processor.ts"
 import { installCrashHandlers } from "./cli/shutdown.ts"
 import { LoggingLive } from "./observability/Logging.ts"
@@ -12,7 +13,7 @@ installCrashHandlers()
 
 const telemetry = Command.make("telemetry").pipe(
   Command.withDescription("Teltonika telemetry ingestion: gateway → Redis Stream → processor → PostgreSQL"),
-  Command.withSubcommands([processorCommand, gatewayCommand, migrateCommand, demoCommand]),
+  Command.withSubcommands([processorCommand, gatewayCommand, migrateCommand, demoCommand, ...opsCommands]),
 )
 
 /** An invalid variable stops start-up with exit code 2 and a message naming it. */

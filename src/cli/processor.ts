@@ -1,15 +1,17 @@
 import { Effect, Layer } from "effect"
 import { Command } from "effect/cli"
-import { ProcessorSettings } from "../config/AppConfig.ts"
+import { HttpSettings, ProcessorSettings } from "../config/AppConfig.ts"
 import { PostgresFromUrl, PostgresLive } from "../db/Postgres.ts"
+import { type HttpRoleSettings, ProcessorOpsLive } from "../http/roles.ts"
 import { Migrator, migrateWithRetry } from "../migrator/Migrator.ts"
 import { postgresStorage, processorOptions, processorServices } from "../processor/layer.ts"
 import { runProcessor } from "../processor/Processor.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
 import { installDrainDeadline } from "./shutdown.ts"
 
-/** The processor with everything it needs, from validated settings. */
-export const processorProgram = (settings: ProcessorSettings) => {
+/** The processor with everything it needs, from validated settings; with `http`, also its HTTP
+ * server (health, readiness, metrics, management API), control channel and gauges. */
+export const processorProgram = (settings: ProcessorSettings, http?: HttpRoleSettings) => {
   const program = Effect.gen(function* () {
     if (settings.migrateOnStart) yield* migrateWithRetry
     return yield* runProcessor(processorOptions(settings))
@@ -19,14 +21,17 @@ export const processorProgram = (settings: ProcessorSettings) => {
     Layer.provideMerge(RedisClient.layer(settings.stream.redis.url, settings.consumer)),
     Layer.provideMerge(PostgresFromUrl(settings.postgres.url, settings.postgres.poolSize)),
   )
-  return program.pipe(Effect.provide(layers))
+  return program.pipe(
+    Effect.provide(http === undefined ? layers : Layer.provideMerge(ProcessorOpsLive(settings, http), layers)),
+  )
 }
 
 export const processorCommand = Command.make("processor", {}, () =>
   Effect.gen(function* () {
     const settings = yield* ProcessorSettings
+    const http = yield* HttpSettings
     yield* installDrainDeadline(settings.drainTimeoutMs)
-    return yield* processorProgram(settings)
+    return yield* processorProgram(settings, http)
   }),
 ).pipe(
   Command.withDescription(

@@ -47,7 +47,8 @@ export const PayloadSchema = Schema.Struct({
   attributes: Schema.Record(Schema.String, AttributeValueSchema).check(
     Schema.makeFilter((attributes: Readonly<Record<string, unknown>>) => {
       for (const key in attributes) {
-        if (!ATTRIBUTE_KEY.test(key)) return `attribute key ${JSON.stringify(key)} is neither an IO id nor a lower-case name`
+        if (!ATTRIBUTE_KEY.test(key))
+          return `attribute key ${JSON.stringify(key)} is neither an IO id nor a lower-case name`
       }
       return undefined
     }),

@@ -41,7 +41,10 @@ const runChecks = (checks: ReadonlyArray<ReadinessCheck>, timeoutMs: number) =>
     checks,
     ({ name, check }) =>
       check.pipe(
-        Effect.timeout(Duration.millis(timeoutMs)),
+        Effect.timeoutOrElse({
+          duration: Duration.millis(timeoutMs),
+          orElse: () => Effect.fail(new Error(`no answer within ${timeoutMs} ms`)),
+        }),
         Effect.result,
         Effect.map((result) => [name, Result.isSuccess(result) ? "ok" : describe(result.failure)] as const),
       ),

@@ -48,7 +48,9 @@ const query = Effect.gen(function* () {
     const raw = text(name)
     if (raw === undefined) return Effect.succeed(fallback)
     const n = Number(raw)
-    return Number.isSafeInteger(n) ? Effect.succeed(n) : Effect.fail(new OpsInputError({ reason: `${name} must be an integer` }))
+    return Number.isSafeInteger(n)
+      ? Effect.succeed(n)
+      : Effect.fail(new OpsInputError({ reason: `${name} must be an integer` }))
   }
   return { text, int }
 })
@@ -81,7 +83,12 @@ export const adminRoutes = ({ apiKey, ops }: AdminOptions) => {
     HttpRouter.add(
       "GET",
       `${base}/lag`,
-      guarded(ops.lag.pipe(Effect.map((report) => json(report)), Effect.catch(respondError))),
+      guarded(
+        ops.lag.pipe(
+          Effect.map((report) => json(report)),
+          Effect.catch(respondError),
+        ),
+      ),
     ),
     HttpRouter.add(
       "GET",
@@ -90,7 +97,8 @@ export const adminRoutes = ({ apiKey, ops }: AdminOptions) => {
         Effect.gen(function* () {
           const q = yield* query
           const order = q.text("order") ?? "newest"
-          if (order !== "newest" && order !== "oldest") return yield* new OpsInputError({ reason: "order must be newest or oldest" })
+          if (order !== "newest" && order !== "oldest")
+            return yield* new OpsInputError({ reason: "order must be newest or oldest" })
           const count = yield* q.int("count", DEFAULT_PAGE)
           return json(yield* ops.dlqList({ order, cursor: q.text("cursor"), count: count ?? DEFAULT_PAGE }))
         }).pipe(Effect.catch(respondError)),

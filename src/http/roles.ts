@@ -4,6 +4,7 @@ import type { ProcessorSettings } from "../config/AppConfig.ts"
 import { describeSqlError } from "../db/sqlError.ts"
 import { ControlSubscriberLive } from "../ops/ControlSubscriber.ts"
 import { Ops } from "../ops/Ops.ts"
+import { OpsMetricsLive } from "../ops/opsMetrics.ts"
 import { Heartbeat } from "../processor/Heartbeat.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
 import { adminOptions } from "./adminRoutes.ts"
@@ -27,8 +28,9 @@ const postgresCheck = Effect.gen(function* () {
 
 /**
  * Everything operational a processor adds to its pipeline: the HTTP server (health, readiness on
- * PostgreSQL and Redis, metrics, management API when MANAGEMENT_API_KEY is set) and the control
- * channel subscriber that answers `telemetry claim` / `telemetry rehydrate`. Needs the pipeline's
+ * PostgreSQL and Redis, metrics, management API when MANAGEMENT_API_KEY is set), the control
+ * channel subscriber that answers `telemetry claim` / `telemetry rehydrate`, and the stream/DLQ/
+ * Redis-memory gauges (opsMetrics.ts). Needs the pipeline's
  * services (processorServices) and its RedisClient and SqlClient; add it next to them so the
  * Heartbeat, StateStore and BatchProcessor are the running pipeline's own.
  */
@@ -61,7 +63,8 @@ export const ProcessorOpsLive = (settings: ProcessorSettings, http: HttpRoleSett
     claimThresholdMs: settings.claimThresholdMs,
     readCount: settings.readCount,
   })
-  return Layer.mergeAll(server, control)
+  const gauges = OpsMetricsLive({ stream: opsOptions.stream, dlqStream: opsOptions.dlqStream })
+  return Layer.mergeAll(server, control, gauges)
 }
 
 /** StreamSettings of AppConfig.ts: the gateway needs the group and DLQ names only for the admin API. */
@@ -76,8 +79,8 @@ export interface StreamRoleSettings {
  * while the process serves HTTP (its listeners have no loop to stall); the same management API,
  * whose claim and rehydrate reach the processors over the control channel.
  */
-export const GatewayOpsLive = (http: HttpRoleSettings, stream: StreamRoleSettings) =>
-  Layer.unwrap(
+export const GatewayOpsLive = (http: HttpRoleSettings, stream: StreamRoleSettings) => {
+  const server = Layer.unwrap(
     Effect.gen(function* () {
       const redis = yield* RedisClient
       const ops = yield* Ops
@@ -98,3 +101,5 @@ export const GatewayOpsLive = (http: HttpRoleSettings, stream: StreamRoleSetting
       }),
     ),
   )
+  return Layer.merge(server, OpsMetricsLive({ stream: stream.redis.stream, dlqStream: stream.dlqStream }))
+}

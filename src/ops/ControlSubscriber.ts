@@ -42,7 +42,10 @@ export const ControlSubscriberLive = (options: ControlSubscriberOptions) =>
       client.on("message", (from: string, message: string) => {
         if (from === channel) Queue.offerUnsafe(inbox, message)
       })
-      yield* Effect.tryPromise({ try: () => client.subscribe(channel), catch: (error) => toRedisError("SUBSCRIBE", error) })
+      yield* Effect.tryPromise({
+        try: () => client.subscribe(channel),
+        catch: (error) => toRedisError("SUBSCRIBE", error),
+      })
 
       const answer = (request: ControlRequest, reply: Omit<ControlReply, "id" | "consumer" | "type">) =>
         redis.commands

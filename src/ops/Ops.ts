@@ -1,5 +1,6 @@
 import { Context, Effect, Layer, type Redacted, Schema } from "effect"
 import { Consumer } from "../consumer/Consumer.ts"
+import { dlqIdSetKey } from "../consumer/deadLetterScript.ts"
 import { parseEntries } from "../consumer/replies.ts"
 import { streamIdTimeMs } from "../domain/StreamId.ts"
 import { connect, RedisClient } from "../redis/RedisClient.ts"
@@ -12,6 +13,7 @@ import {
 } from "./control.ts"
 import { type DlqEntry, STREAM_ID, splitDlqFields, toDlqEntry } from "./dlqEntry.ts"
 import { asOpsError, ConfirmationRequired, OpsError, OpsInputError } from "./OpsError.ts"
+import { TRIM_PROCESSED_SCRIPT } from "./trimScript.ts"
 
 export interface OpsOptions {
   readonly redisUrl: Redacted.Redacted<string>
@@ -97,6 +99,13 @@ export interface DlqPurgeReport {
   readonly removed: number
 }
 
+export interface TrimReport {
+  readonly stream: string
+  readonly removed: number
+  /** Entries below this id were removed; it and everything after it are kept. */
+  readonly keptFrom: string
+}
+
 export class DlqEntryNotFound extends Schema.TaggedError<DlqEntryNotFound>()("DlqEntryNotFound", {
   id: Schema.String,
 }) {
@@ -110,7 +119,9 @@ const REPLAY_DETAILS = 100
 const MAX_PAGE = 1_000
 
 const validId = (id: string, what: string) =>
-  STREAM_ID.test(id) ? Effect.succeed(id) : Effect.fail(new OpsInputError({ reason: `${what}: not a stream id: ${id.slice(0, 40)}` }))
+  STREAM_ID.test(id)
+    ? Effect.succeed(id)
+    : Effect.fail(new OpsInputError({ reason: `${what}: not a stream id: ${id.slice(0, 40)}` }))
 
 /**
  * The operations surface over Redis, shared by the CLI (`telemetry lag|dlq|claim|rehydrate`) and
@@ -132,6 +143,12 @@ export class Ops extends Context.Service<
       target: DlqPurgeTarget,
       confirmed: boolean,
     ) => Effect.Effect<DlqPurgeReport, OpsError | OpsInputError | ConfirmationRequired>
+    /** Destructive: removes the main stream's fully processed entries (trimScript.ts). Fails
+     * with ConfirmationRequired unless `confirmed`. */
+    readonly trimProcessed: (
+      options: { readonly keepMs: number },
+      confirmed: boolean,
+    ) => Effect.Effect<TrimReport, OpsError | OpsInputError | ConfirmationRequired>
     readonly requestClaim: (
       options: { readonly minIdleMs?: number | undefined; readonly consumer?: string | undefined },
       timeoutMs: number,
@@ -226,9 +243,14 @@ export class Ops extends Context.Service<
           const originalId = meta.dlq_original_id ?? null
           const from = meta.dlq_stream
           if (from !== undefined && from !== stream) {
-            return { dlqId: id, originalId, skipped: `dead-lettered from ${from}, not ${stream}` } as ReplayDetail
+            return {
+              dlqId: id,
+              originalId,
+              skipped: `dead-lettered from ${from}, not ${stream}`,
+            } satisfies ReplayDetail
           }
-          if (original.length === 0) return { dlqId: id, originalId, skipped: "no original fields" } as ReplayDetail
+          if (original.length === 0)
+            return { dlqId: id, originalId, skipped: "no original fields" } satisfies ReplayDetail
           const added = yield* cmd.call("XADD", [stream, "*", ...original]).pipe(Effect.mapError(asOpsError("XADD")))
           yield* cmd.call("XDEL", [dlqStream, id]).pipe(
             Effect.mapError(
@@ -239,7 +261,7 @@ export class Ops extends Context.Service<
                 }),
             ),
           )
-          return { dlqId: id, originalId, newId: String(added) } as ReplayDetail
+          return { dlqId: id, originalId, newId: String(added) } satisfies ReplayDetail
         })
 
         const dlqReplay = Effect.fn("Ops.dlqReplay")(function* (replay: DlqReplayOptions) {
@@ -270,7 +292,10 @@ export class Ops extends Context.Service<
               const page = yield* range("XRANGE", [cursor, end, "COUNT", PAGE])
               for (const entry of page) {
                 if (replayed >= limit) break
-                if (replay.errorTag !== undefined && splitDlqFields(entry.fields).meta.dlq_error_tag !== replay.errorTag)
+                if (
+                  replay.errorTag !== undefined &&
+                  splitDlqFields(entry.fields).meta.dlq_error_tag !== replay.errorTag
+                )
                   continue
                 record(yield* replayOne(entry.id, entry.fields))
               }
@@ -307,7 +332,7 @@ export class Ops extends Context.Service<
               const [n] = yield* cmd
                 .transaction([
                   ["XLEN", dlqStream],
-                  ["DEL", dlqStream],
+                  ["DEL", dlqStream, dlqIdSetKey(dlqStream)],
                 ])
                 .pipe(Effect.mapError(asOpsError("DEL")))
               removed = typeof n === "number" ? n : 0
@@ -320,15 +345,42 @@ export class Ops extends Context.Service<
             }
             case "olderThan": {
               const minId = String(Math.max(0, Date.now() - target.ms))
-              const n = yield* cmd
-                .call("XTRIM", [dlqStream, "MINID", minId])
-                .pipe(Effect.mapError(asOpsError("XTRIM")))
+              const n = yield* cmd.call("XTRIM", [dlqStream, "MINID", minId]).pipe(Effect.mapError(asOpsError("XTRIM")))
               removed = typeof n === "number" ? n : 0
               break
             }
           }
-          yield* Effect.logWarning("DLQ purged").pipe(Effect.annotateLogs({ dlqStream, kind: target.kind, removed }))
+          yield* Effect.logInfo("DLQ purged").pipe(Effect.annotateLogs({ dlqStream, kind: target.kind, removed }))
           return { dlqStream, removed } satisfies DlqPurgeReport
+        })
+
+        const trimProcessed = Effect.fn("Ops.trimProcessed")(function* (
+          trim: { readonly keepMs: number },
+          confirmed: boolean,
+        ) {
+          if (!(Number.isSafeInteger(trim.keepMs) && trim.keepMs >= 0)) {
+            return yield* new OpsInputError({ reason: "keep must be a non-negative integer of milliseconds" })
+          }
+          if (!confirmed) {
+            const length = yield* count(stream)
+            return yield* new ConfirmationRequired({
+              action: `trim the processed entries older than ${trim.keepMs} ms from ${stream} (length ${length}; entries still pending or undelivered are kept)`,
+            })
+          }
+          const floor = trim.keepMs === 0 ? "" : `${Math.max(0, Date.now() - trim.keepMs)}-0`
+          const reply = yield* cmd
+            .call("EVAL", [TRIM_PROCESSED_SCRIPT, 1, stream, options.group, floor])
+            .pipe(Effect.mapError(asOpsError("EVAL trim")))
+          if (!Array.isArray(reply) || typeof reply[0] !== "number" || typeof reply[1] !== "string") {
+            return yield* new OpsError({
+              operation: "trim",
+              reason: `consumer group ${options.group} does not exist on ${stream}: nothing is known to be processed`,
+            })
+          }
+          yield* Effect.logInfo("stream trimmed below the processing frontier").pipe(
+            Effect.annotateLogs({ stream, removed: reply[0], keptFrom: reply[1], keepMs: trim.keepMs }),
+          )
+          return { stream, removed: reply[0], keptFrom: reply[1] } satisfies TrimReport
         })
 
         const control = { redisUrl: options.redisUrl, stream, publisher: cmd }
@@ -339,7 +391,10 @@ export class Ops extends Context.Service<
           claim: { readonly minIdleMs?: number | undefined; readonly consumer?: string | undefined },
           timeoutMs: number,
         ) => {
-          if (claim.minIdleMs !== undefined && !(Number.isInteger(claim.minIdleMs) && claim.minIdleMs >= MIN_CLAIM_IDLE_MS)) {
+          if (
+            claim.minIdleMs !== undefined &&
+            !(Number.isInteger(claim.minIdleMs) && claim.minIdleMs >= MIN_CLAIM_IDLE_MS)
+          ) {
             return Effect.fail(
               new OpsInputError({
                 reason: `min-idle must be at least ${MIN_CLAIM_IDLE_MS} ms: entries idle for less may be in a live processor's hands`,
@@ -361,7 +416,7 @@ export class Ops extends Context.Service<
             ? Effect.fail(new OpsInputError({ reason: "device id must be 1–64 characters" }))
             : send({ type: "rehydrate", device }, timeoutMs)
 
-        return Ops.of({ options, lag, dlqList, dlqReplay, dlqPurge, requestClaim, requestRehydrate })
+        return Ops.of({ options, lag, dlqList, dlqReplay, dlqPurge, trimProcessed, requestClaim, requestRehydrate })
       }),
     ).pipe(
       // Consumer's read-only views (group info, pending summary, consumers) are reused; the

@@ -17,7 +17,9 @@ import { asOpsError, OpsError } from "./OpsError.ts"
 export const controlChannel = (stream: string) => `${stream}:control`
 export const replyChannel = (stream: string, requestId: string) => `${stream}:control:reply:${requestId}`
 
-/** Below this a claim would take entries that a live peer is writing right now. */
+/** Floor of a requested claim's idle time: entries just delivered to a live processor are never
+ * taken from it. (In-flight entries are re-stamped every CLAIM_THRESHOLD_MS/3; a claim below that
+ * may take one, which costs a duplicate write, not correctness.) */
 export const MIN_CLAIM_IDLE_MS = 1_000
 
 const ClaimRequest = Schema.Struct({
@@ -25,7 +27,9 @@ const ClaimRequest = Schema.Struct({
   id: Schema.String,
   type: Schema.Literal("claim"),
   /** Overrides CLAIM_THRESHOLD_MS for this pass. */
-  minIdleMs: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: MIN_CLAIM_IDLE_MS, maximum: 86_400_000 }))),
+  minIdleMs: Schema.optionalKey(
+    Schema.Int.check(Schema.isBetween({ minimum: MIN_CLAIM_IDLE_MS, maximum: 86_400_000 })),
+  ),
   /** Only entries pending for this consumer (a dead instance), instead of any idle entry. */
   consumer: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200))),
 })

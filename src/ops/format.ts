@@ -36,7 +36,11 @@ export const formatLag = (r: LagReport): string => {
           ? `lag ${n(r.lag)}  pending ${n(r.pending)}  last delivered ${r.lastDeliveredId ?? "-"}`
           : "MISSING (no processor has started, or the group was lost: see OPERATIONS.md)",
       ],
-      ["oldest pending", r.oldestPendingId ?? "-", r.oldestPendingId === null ? "" : `age ${duration(r.oldestPendingAgeMs)}`],
+      [
+        "oldest pending",
+        r.oldestPendingId ?? "-",
+        r.oldestPendingId === null ? "" : `age ${duration(r.oldestPendingAgeMs)}`,
+      ],
       ["dlq", r.dlqStream, `length ${n(r.dlqLength)}`],
     ],
   )
@@ -65,7 +69,8 @@ const oneLine = (text: string | null, max: number) => {
 }
 
 export const formatDlqPage = (page: DlqPage): string => {
-  if (page.entries.length === 0) return `${page.dlqStream}: no entries${page.nextCursor === null ? "" : " on this page"}`
+  if (page.entries.length === 0)
+    return `${page.dlqStream}: no entries${page.nextCursor === null ? "" : " on this page"}`
   const rows = page.entries.map((e) => [
     e.id,
     e.originalId ?? "-",
@@ -90,7 +95,11 @@ export const formatReplay = (r: DlqReplayReport): string => {
       "",
       table(
         ["DLQ ID", "ORIGINAL ID", "RESULT"],
-        r.details.map((d) => [d.dlqId, d.originalId ?? "-", d.newId === undefined ? `skipped: ${d.skipped}` : `now ${d.newId}`]),
+        r.details.map((d) => [
+          d.dlqId,
+          d.originalId ?? "-",
+          d.newId === undefined ? `skipped: ${d.skipped}` : `now ${d.newId}`,
+        ]),
       ),
     )
     const shown = r.replayed + r.skipped
@@ -102,7 +111,8 @@ export const formatReplay = (r: DlqReplayReport): string => {
 export const formatControl = (r: ControlResult): string => {
   const rows = r.replies.map((reply) => {
     if (!reply.ok) return [reply.consumer, "FAILED", reply.error ?? ""]
-    if (reply.type === "rehydrate") return [reply.consumer, "ok", reply.forgot === true ? "state dropped" : "device not in memory"]
+    if (reply.type === "rehydrate")
+      return [reply.consumer, "ok", reply.forgot === true ? "state dropped" : "device not in memory"]
     return [
       reply.consumer,
       "ok",

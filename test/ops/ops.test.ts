@@ -31,7 +31,10 @@ const fieldsOf = (n: number) => [
 /** Runs CLI arguments through the commands with env config; returns stdout lines and the exit. */
 const runCli = async (streams: ReturnType<typeof freshStreams>, args: ReadonlyArray<string>) => {
   const out: Array<string> = []
-  const capture: Console.Console = { ...globalThis.console, log: (...xs: ReadonlyArray<unknown>) => out.push(xs.join(" ")) }
+  const capture: Console.Console = {
+    ...globalThis.console,
+    log: (...xs: ReadonlyArray<unknown>) => out.push(xs.join(" ")),
+  }
   const root = Command.make("telemetry").pipe(Command.withSubcommands([...opsCommands]))
   const exit = await Effect.runPromiseExit(
     Command.runWith(root, { version: "test" })(args).pipe(
@@ -160,10 +163,69 @@ describe("DLQ operations", () => {
   })
 })
 
+describe("trim", () => {
+  it.live("removes only fully processed entries, atomically below the group's frontier", () => {
+    const streams = freshStreams("trim")
+    return Effect.gen(function* () {
+      const ops = yield* Ops
+      const missing = yield* Effect.flip(ops.trimProcessed({ keepMs: 0 }, true))
+      expect(missing.message).toContain("does not exist")
+
+      yield* Effect.promise(() => redis.xgroup("CREATE", streams.stream, streams.group, "$", "MKSTREAM"))
+      const ids: Array<string> = []
+      for (let i = 0; i < 5; i++)
+        ids.push((yield* Effect.promise(() => redis.xadd(streams.stream, "*", ...fieldsOf(i)))) ?? "")
+      yield* Effect.promise(() =>
+        redis.xreadgroup("GROUP", streams.group, "c1", "COUNT", 3, "STREAMS", streams.stream, ">"),
+      )
+      yield* Effect.promise(() => redis.xack(streams.stream, streams.group, ids[0] ?? "", ids[1] ?? ""))
+
+      const refused = yield* Effect.flip(ops.trimProcessed({ keepMs: 0 }, false))
+      expect(refused._tag).toBe("ConfirmationRequired")
+      expect(yield* Effect.promise(() => redis.xlen(streams.stream))).toBe(5)
+
+      // Entry 3 is pending, 4 and 5 undelivered: only 1 and 2 go.
+      expect(yield* ops.trimProcessed({ keepMs: 0 }, true)).toEqual({
+        stream: streams.stream,
+        removed: 2,
+        keptFrom: ids[2],
+      })
+      const left = yield* Effect.promise(() => redis.xrange(streams.stream, "-", "+"))
+      expect(left.map(([id]) => id)).toEqual(ids.slice(2))
+
+      yield* Effect.promise(() => redis.xack(streams.stream, streams.group, ids[2] ?? ""))
+      yield* Effect.promise(() =>
+        redis.xreadgroup("GROUP", streams.group, "c1", "COUNT", 1, "STREAMS", streams.stream, ">"),
+      )
+      yield* Effect.promise(() => redis.xack(streams.stream, streams.group, ids[3] ?? ""))
+      // Nothing pending: everything up to the last delivered entry (4) is done; 5 is undelivered.
+      expect((yield* ops.trimProcessed({ keepMs: 0 }, true)).removed).toBe(1)
+      const kept = yield* Effect.promise(() => redis.xrange(streams.stream, "-", "+"))
+      expect(kept.map(([id]) => id)).toEqual([ids[3], ids[4]])
+
+      // A replay buffer keeps recent processed entries: entry 4 (done) stays while it is young.
+      yield* Effect.promise(() =>
+        redis.xreadgroup("GROUP", streams.group, "c1", "COUNT", 1, "STREAMS", streams.stream, ">"),
+      )
+      yield* Effect.promise(() => redis.xack(streams.stream, streams.group, ids[4] ?? ""))
+      expect((yield* ops.trimProcessed({ keepMs: 3_600_000 }, true)).removed).toBe(0)
+      expect((yield* ops.trimProcessed({ keepMs: 0 }, true)).removed).toBe(1)
+    }).pipe(Effect.provide(opsLayer(streams)))
+  })
+})
+
 describe("operations CLI", () => {
   it("has --help on every command", async () => {
     const streams = freshStreams("help")
-    for (const path of [["lag"], ["dlq"], ["dlq", "list"], ["dlq", "replay"], ["dlq", "purge"], ["claim"], ["rehydrate"]]) {
+    for (const path of [
+      ["lag"],
+      ["dlq"],
+      ["dlq", "list"],
+      ["dlq", "replay"],
+      ["dlq", "purge"],
+      ["claim"],
+      ["rehydrate"],
+    ]) {
       const { out, exit } = await runCli(streams, [...path, "--help"])
       expect(Exit.isSuccess(exit), path.join(" ")).toBe(true)
       expect(out, path.join(" ")).toMatch(/USAGE/i)
@@ -184,6 +246,9 @@ describe("operations CLI", () => {
     expect(Exit.isFailure(refused.exit)).toBe(true)
     expect(String(refused.exit)).toContain("ConfirmationRequired")
     expect(await redis.xlen(streams.dlqStream)).toBe(2)
+
+    const trim = await runCli(streams, ["trim"])
+    expect(String(trim.exit)).toContain("ConfirmationRequired")
 
     const noTarget = await runCli(streams, ["dlq", "purge", "--yes"])
     expect(Exit.isFailure(noTarget.exit)).toBe(true)
