@@ -89,6 +89,7 @@ export const spawnProcessor = (servers: Servers, name: string, env: Record<strin
       REDIS_URL: servers.redis.url,
       POSTGRES_URL: servers.pg.url,
       REDIS_CONSUMER_NAME: name,
+      HTTP_PORT: "0",
       READ_BLOCK_MS: "200",
       CLAIM_THRESHOLD_MS: "3000",
       CLAIM_INTERVAL_MS: "1000",
