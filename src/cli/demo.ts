@@ -1,7 +1,7 @@
 import { ConfigProvider, Console, Duration, Effect, Fiber, Layer, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
 import { SqlClient } from "effect/sql"
-import { ProcessorSettings } from "../config/AppConfig.ts"
+import { HttpSettings, ProcessorSettings } from "../config/AppConfig.ts"
 import { PostgresFromUrl } from "../db/Postgres.ts"
 import { runSyntheticFleet, type FleetStats as StreamFleetStats } from "../demo/syntheticFleet.ts"
 import { freePort, startPostgres, startRedis } from "../devservers/index.ts"
@@ -48,6 +48,7 @@ export const demoCommand = Command.make(
   Effect.fn("demo")(function* ({ duration, rate, devices, source }) {
     const [pg, redis] = yield* servers
     const gatewayPort = yield* Effect.promise(() => freePort())
+    const httpPort = yield* Effect.promise(() => freePort())
     yield* Console.log(
       `demo: PostgreSQL on 127.0.0.1:${pg.port}, Redis on 127.0.0.1:${redis.port} (throwaway, temp dirs)`,
     )
@@ -60,11 +61,16 @@ export const demoCommand = Command.make(
         GATEWAY_HOST: "127.0.0.1",
         GATEWAY_TCP_PORT: String(gatewayPort),
         GATEWAY_UDP_PORT: "0",
+        HTTP_PORT: process.env.HTTP_PORT ?? String(httpPort),
       },
     })
     const settings = yield* ProcessorSettings.parse(env)
+    const http = yield* HttpSettings.parse(env)
     const stream = settings.stream.redis.stream
-    const processor = yield* Effect.forkChild(processorProgram(settings), { startImmediately: true })
+    const processor = yield* Effect.forkChild(processorProgram(settings, http), { startImmediately: true })
+    yield* Console.log(
+      `demo: processor metrics at http://127.0.0.1:${http.port}/metrics (HTTP_PORT), health at /healthz and /readyz`,
+    )
 
     const { connection: redisCommands } = yield* connect(Redacted.make(redis.url), "demo-monitor")
     let stopFleet: Effect.Effect<void>
