@@ -47,7 +47,13 @@ lock="$root/package-lock.json"
 stamp="$root/node_modules/.setup-stamp"
 if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
   log "npm ci"
-  (cd "$root" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  # Some npm 11 releases write lock files without other platforms' optional packages (Biome's
+  # binaries) and then refuse them in `npm ci`; `npm install --no-save` installs the same locked
+  # versions without rewriting the lock file.
+  if ! (cd "$root" && npm ci --no-audit --no-fund --loglevel=error >&2 2>/dev/null); then
+    log "npm ci refused the lock file; installing the locked versions with npm install --no-save"
+    (cd "$root" && npm install --no-save --no-audit --no-fund --loglevel=error >&2)
+  fi
   touch "$stamp"
 fi
 echo "$node_dir"
