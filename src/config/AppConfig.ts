@@ -7,7 +7,8 @@ import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect
  * print as `<redacted>` wherever they end up.
  */
 
-const intBetween = (name: string, fallback: number, minimum: number, maximum: number) =>
+/** An integer variable within [minimum, maximum], with a default. */
+export const intBetween = (name: string, fallback: number, minimum: number, maximum: number) =>
   Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum, maximum })), name).pipe(
     Config.withDefault(fallback),
   )

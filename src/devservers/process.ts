@@ -1,4 +1,5 @@
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 
 export interface RunResult {
   readonly code: number | null
@@ -27,6 +28,10 @@ export const run = (command: string, args: ReadonlyArray<string>, options: { rea
 
 export const isRoot = (): boolean => typeof process.getuid === "function" && process.getuid() === 0
 
+/** runuser lives in sbin, which a minimal PATH (CI, cron) may not name. */
+const runuser = (): string =>
+  ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser", "/bin/runuser"].find((p) => Fs.existsSync(p)) ?? "runuser"
+
 /** PostgreSQL refuses to run as root, so as root every server command runs as the `postgres` user. */
 export const asPostgresUser = (command: string, args: ReadonlyArray<string>): [string, Array<string>] =>
-  isRoot() ? ["runuser", ["-u", "postgres", "--", command, ...args]] : [command, [...args]]
+  isRoot() ? [runuser(), ["-u", "postgres", "--", command, ...args]] : [command, [...args]]

@@ -1,16 +1,11 @@
 import { Config, Context, Effect, Layer, Option, Schema } from "effect"
-import { RedisSettings } from "../config/AppConfig.ts"
+import { intBetween, RedisSettings } from "../config/AppConfig.ts"
 import { isImei } from "./codec/index.ts"
 
 /**
  * The gateway role's environment (SPEC §6 plus the gateway's own knobs), validated once at start-up
  * the way AppConfig does it: an invalid value fails with a ConfigError naming the variable.
  */
-
-const intBetween = (name: string, fallback: number, minimum: number, maximum: number) =>
-  Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum, maximum })), name).pipe(
-    Config.withDefault(fallback),
-  )
 
 const splitList = (value: string): Array<string> =>
   value

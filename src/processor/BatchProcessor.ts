@@ -2,6 +2,7 @@ import { Context, Duration, Effect, Fiber, Layer, Metric, Schedule } from "effec
 import { Consumer, type ConsumerError, type DeadLetter } from "../consumer/Consumer.ts"
 import { type ReadEntry, withFields } from "../consumer/replies.ts"
 import { Decoder } from "../decoder/Decoder.ts"
+import type { StreamEntry } from "../domain/StreamEntry.ts"
 import { streamIdTimeMs } from "../domain/StreamId.ts"
 import * as M from "../metrics/processorMetrics.ts"
 import { StateStore } from "../state/StateStore.ts"
@@ -90,11 +91,12 @@ export class BatchProcessor extends Context.Service<
           }
 
           const letters: Array<DeadLetter> = []
+          const deliveriesOf = (id: string) => batch.deliveries?.get(id) ?? 1
           let live = present
           if (batch.deliveries !== undefined) {
             live = []
             for (const entry of present) {
-              const deliveries = batch.deliveries.get(entry.id) ?? 1
+              const deliveries = deliveriesOf(entry.id)
               if (deliveries > options.maxDeliveries) {
                 letters.push({
                   entry,
@@ -106,22 +108,19 @@ export class BatchProcessor extends Context.Service<
             }
           }
 
+          let liveById: Map<string, StreamEntry> | undefined
+          /** A permanent failure of one entry: to the DLQ with its reason. */
+          const reject = (entryId: string, errorTag: string, errorMessage: string) => {
+            liveById ??= new Map(live.map((e) => [e.id, e]))
+            const entry = liveById.get(entryId)
+            if (entry !== undefined) letters.push({ entry, errorTag, errorMessage, deliveries: deliveriesOf(entryId) })
+          }
+
           const { positions, failures } = decoder.decode(live)
           yield* Metric.update(M.decodedOk, positions.length)
           if (failures.length > 0) {
             yield* Metric.update(M.decodedError, failures.length)
-            const byId = new Map(live.map((e) => [e.id, e]))
-            for (const failure of failures) {
-              const entry = byId.get(failure.entryId)
-              if (entry !== undefined) {
-                letters.push({
-                  entry,
-                  errorTag: failure._tag,
-                  errorMessage: failure.reason,
-                  deliveries: batch.deliveries?.get(entry.id) ?? 1,
-                })
-              }
-            }
+            for (const failure of failures) reject(failure.entryId, failure._tag, failure.reason)
           }
 
           let inserted = 0
@@ -144,18 +143,7 @@ export class BatchProcessor extends Context.Service<
             yield* Metric.update(M.writtenDuplicate, duplicate)
             if (report.failed.length > 0) {
               yield* Metric.update(M.writtenFailed, report.failed.length)
-              const byId = new Map(live.map((e) => [e.id, e]))
-              for (const { position, error } of report.failed) {
-                const entry = byId.get(position.streamId)
-                if (entry !== undefined) {
-                  letters.push({
-                    entry,
-                    errorTag: error._tag,
-                    errorMessage: error.reason,
-                    deliveries: batch.deliveries?.get(entry.id) ?? 1,
-                  })
-                }
-              }
+              for (const { position, error } of report.failed) reject(position.streamId, error._tag, error.reason)
             }
           }
 

@@ -1,29 +1,10 @@
-import { Effect, Layer } from "effect"
+import { processorProgram } from "../../src/cli/processor.ts"
 import type { ProcessorSettings } from "../../src/config/AppConfig.ts"
-import { PostgresFromUrl } from "../../src/db/Postgres.ts"
-import { type HttpRoleSettings, ProcessorOpsLive } from "../../src/http/roles.ts"
-import { Migrator, migrateWithRetry } from "../../src/migrator/Migrator.ts"
-import { postgresStorage, processorOptions, processorServices } from "../../src/processor/layer.ts"
-import { runProcessor } from "../../src/processor/Processor.ts"
-import { RedisClient } from "../../src/redis/RedisClient.ts"
+import type { HttpRoleSettings } from "../../src/http/roles.ts"
 
-/**
- * `processorProgram` (src/cli/processor.ts) with ProcessorOpsLive added next to the pipeline's
- * services: exactly the wiring proposed for processor.ts. Once that is in place this can become
- * `processorProgram(settings, http)`.
- */
-export const processorWithOps = (settings: ProcessorSettings, http: HttpRoleSettings) => {
-  const program = Effect.gen(function* () {
-    if (settings.migrateOnStart) yield* migrateWithRetry
-    return yield* runProcessor(processorOptions(settings))
-  })
-  const layers = processorServices(settings, postgresStorage(settings)).pipe(
-    Layer.provideMerge(Migrator.layer),
-    Layer.provideMerge(RedisClient.layer(settings.stream.redis.url, settings.consumer)),
-    Layer.provideMerge(PostgresFromUrl(settings.postgres.url, settings.postgres.poolSize)),
-  )
-  return program.pipe(Effect.provide(Layer.provideMerge(ProcessorOpsLive(settings, http), layers)))
-}
+/** The processor as `telemetry processor` runs it, HTTP server and control channel included. */
+export const processorWithOps = (settings: ProcessorSettings, http: HttpRoleSettings) =>
+  processorProgram(settings, http)
 
 /** Polls until `check` holds; the bound only stops a broken test from hanging, it asserts nothing. */
 export const eventually = async <A>(
