@@ -164,8 +164,10 @@ export class BatchProcessor extends Context.Service<
           if (ackIds.length > 0) {
             const acked = yield* redisMust("XACK", consumer.ack(ackIds))
             yield* Metric.update(M.recordsAcked, acked)
+            // One observation per record, without an effect per record on the hot path.
+            const context = yield* Effect.context<never>()
             const now = Date.now()
-            for (const id of ackIds) yield* Metric.update(M.endToEndSeconds, (now - streamIdTimeMs(id)) / 1000)
+            for (const id of ackIds) M.endToEndSeconds.updateUnsafe((now - streamIdTimeMs(id)) / 1000, context)
           }
           yield* Effect.logDebug("batch done").pipe(
             Effect.annotateLogs({

@@ -26,7 +26,6 @@ import {
   fromHex,
   loadVectors,
   type Vector,
-  vectorsPresent,
 } from "./vectors.ts"
 
 const vectors = loadVectors()
@@ -96,7 +95,7 @@ const reencode = (f: TcpFrame | UdpAvlDatagram): Uint8Array => {
 
 const recordsOf = (f: TcpFrame | UdpAvlDatagram) => (f._tag === "Avl" || f._tag === "UdpAvl" ? f.records : [])
 
-describe.skipIf(!vectorsPresent)("Teltonika corpus (shared/testdata/teltonika-vectors.json)", () => {
+describe("Teltonika corpus (test/fixtures/teltonika-vectors.json)", () => {
   it("has the corpus", () => {
     expect(vectors.length).toBeGreaterThan(0)
   })

@@ -2,7 +2,7 @@
  * Loads the shared Teltonika hex corpus and maps decoded frames into the corpus's vocabulary so a
  * test compares whole structures instead of field by field.
  */
-import { existsSync, readFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import {
   type AvlRecord,
@@ -29,18 +29,13 @@ export interface Vector {
   readonly acceptable_errors?: ReadonlyArray<string>
 }
 
-// The repository's parent directory holds `shared/`.
-export const VECTORS_URL = new URL("../../../../shared/testdata/teltonika-vectors.json", import.meta.url)
+/** A copy of the protocol test vectors (test/fixtures/teltonika-vectors.README.md says what they are),
+ * kept in the repository so the corpus runs wherever the tests run. */
+export const VECTORS_URL = new URL("../../fixtures/teltonika-vectors.json", import.meta.url)
 export const VECTORS_PATH = fileURLToPath(VECTORS_URL)
-export const vectorsPresent = existsSync(VECTORS_PATH)
 
-export const loadVectors = (): ReadonlyArray<Vector> => {
-  if (!vectorsPresent) {
-    console.warn(`teltonika vectors not found at ${VECTORS_PATH}: corpus tests are skipped`)
-    return []
-  }
-  return JSON.parse(readFileSync(VECTORS_PATH, "utf8")) as ReadonlyArray<Vector>
-}
+export const loadVectors = (): ReadonlyArray<Vector> =>
+  JSON.parse(readFileSync(VECTORS_PATH, "utf8")) as ReadonlyArray<Vector>
 
 export const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, "hex"))
 
