@@ -1,10 +1,10 @@
 import { Effect, FiberSet, Layer, Queue, type Redacted, Result } from "effect"
 import { Consumer } from "../consumer/Consumer.ts"
 import { BatchProcessor } from "../processor/BatchProcessor.ts"
+import { claimPass } from "../processor/claimPass.ts"
 import { connect, RedisClient } from "../redis/RedisClient.ts"
 import { toRedisError } from "../redis/RedisError.ts"
 import { StateStore } from "../state/StateStore.ts"
-import { claimPass } from "./claimPass.ts"
 import { type ControlReply, type ControlRequest, controlChannel, decodeRequest, replyChannel } from "./control.ts"
 
 export interface ControlSubscriberOptions {
@@ -21,7 +21,7 @@ export interface ControlSubscriberOptions {
  * pipeline's connections must not wait behind it). ioredis re-subscribes after a reconnect.
  *
  * - `rehydrate`: `StateStore.forget(device)`; the device's next record reloads it from PostgreSQL.
- * - `claim`: one claim pass now (claimPass.ts), through this processor's BatchProcessor.
+ * - `claim`: one claim pass now (processor/claimPass.ts), through this processor's BatchProcessor.
  *
  * Each request runs in its own fiber, so a long claim pass does not hold up a rehydrate. Answers
  * go out on the command connection. Shutting down interrupts a pass between batches; a batch

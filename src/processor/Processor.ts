@@ -2,9 +2,11 @@ import { Deferred, Duration, Effect, Metric, Schedule, Stream } from "effect"
 import { Consumer, type ConsumerError } from "../consumer/Consumer.ts"
 import type { ReadEntry } from "../consumer/replies.ts"
 import * as M from "../metrics/processorMetrics.ts"
+import { RedisClient } from "../redis/RedisClient.ts"
 import { StateStore } from "../state/StateStore.ts"
 import { type Batch, BatchProcessor } from "./BatchProcessor.ts"
 import { Checkpoints } from "./Checkpoints.ts"
+import { claimPass } from "./claimPass.ts"
 import { GroupRecovery } from "./GroupRecovery.ts"
 import { Heartbeat } from "./Heartbeat.ts"
 import { retryTransient } from "./retry.ts"
@@ -44,6 +46,7 @@ export const runProcessor = (options: ProcessorOptions) =>
     const checkpoints = yield* Checkpoints
     const state = yield* StateStore
     const heartbeat = yield* Heartbeat
+    const redis = yield* RedisClient
     const { stream, group, consumer: name } = consumer.options
 
     const policy = yield* consumer.maxmemoryPolicy
@@ -110,25 +113,14 @@ export const runProcessor = (options: ProcessorOptions) =>
     )
 
     const claimOnce = Effect.gen(function* () {
-      let start = "0-0"
-      let claimed = 0
-      do {
-        const reply = yield* resilient("XAUTOCLAIM", consumer.claim(options.claimThresholdMs, start, options.readCount))
-        if (reply.deleted.length > 0) {
-          yield* Effect.logWarning("claimable entries were deleted from the stream before they were processed").pipe(
-            Effect.annotateLogs({ count: reply.deleted.length, first: reply.deleted[0], last: reply.deleted.at(-1) }),
-          )
-          yield* Metric.update(M.claimedDeleted, reply.deleted.length)
-        }
-        if (reply.entries.length > 0) {
-          claimed += reply.entries.length
-          yield* Metric.update(M.recordsClaimed, reply.entries.length)
-          const batch = yield* withDeliveries("claimed", reply.entries)
-          yield* Effect.uninterruptible(processor.process(batch))
-        }
-        start = reply.next
-      } while (start !== "0-0")
-      if (claimed > 0) yield* Effect.logInfo("claimed idle entries").pipe(Effect.annotateLogs({ claimed }))
+      yield* resilient(
+        "claim pass",
+        claimPass({ minIdleMs: options.claimThresholdMs, count: options.readCount }).pipe(
+          Effect.provideService(Consumer, consumer),
+          Effect.provideService(BatchProcessor, processor),
+          Effect.provideService(RedisClient, redis),
+        ),
+      )
 
       const members = yield* resilient("XINFO CONSUMERS", consumer.consumers)
       for (const member of members) {

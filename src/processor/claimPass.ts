@@ -1,11 +1,10 @@
 import { Effect, Metric } from "effect"
-import { Consumer } from "../consumer/Consumer.ts"
-import { parseEntries, type ReadEntry } from "../consumer/replies.ts"
+import { Consumer, type ConsumerError } from "../consumer/Consumer.ts"
+import { parseEntries, type ReadEntry, UnexpectedReply } from "../consumer/replies.ts"
 import * as M from "../metrics/processorMetrics.ts"
-import type { Batch } from "../processor/BatchProcessor.ts"
-import { BatchProcessor } from "../processor/BatchProcessor.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
-import { asOpsError } from "./OpsError.ts"
+import { RedisError } from "../redis/RedisError.ts"
+import { type Batch, BatchProcessor } from "./BatchProcessor.ts"
 
 export interface ClaimPassOptions {
   /** Only entries idle at least this long are taken (never below a second: see control.ts). */
@@ -26,9 +25,10 @@ export interface ClaimPassReport {
 }
 
 /**
- * One claim pass run now, inside a processor (the only place that can write what it claims): the
- * entries go through the same BatchProcessor as the read loop, so decode, MAX_DELIVERIES,
- * dead-lettering and acknowledgement behave exactly as in the scheduled claim runner.
+ * One claim pass inside a processor (the only place that can write what it claims), scheduled
+ * every CLAIM_INTERVAL_MS or asked for by `telemetry claim`: the entries go through the same
+ * BatchProcessor as the read loop, so decode, MAX_DELIVERIES, dead-lettering and acknowledgement
+ * behave exactly as there. Redis failures come back typed; the caller retries or reports them.
  *
  * Several processors may run a pass at once (the CLI asks all of them): XAUTOCLAIM and XCLAIM
  * reset an entry's idle time atomically, so an entry one processor took is no longer idle enough
@@ -41,15 +41,13 @@ export const claimPass = Effect.fn("claimPass")(function* (options: ClaimPassOpt
   const { stream, group, consumer: self } = consumer.options
   const total = { claimed: 0, inserted: 0, duplicate: 0, deadLettered: 0, deleted: 0 }
 
-  const run = Effect.fnUntraced(function* (entries: Array<ReadEntry>) {
+  const run = Effect.fnUntraced(function* (entries: Array<ReadEntry>): Effect.fn.Return<void, ConsumerError> {
     const first = entries[0]
     const last = entries.at(-1)
     if (first === undefined || last === undefined) return
     total.claimed += entries.length
     yield* Metric.update(M.recordsClaimed, entries.length)
-    const deliveries = yield* consumer
-      .deliveries(first.id, last.id, entries.length * 10)
-      .pipe(Effect.mapError(asOpsError("XPENDING deliveries")))
+    const deliveries = yield* consumer.deliveries(first.id, last.id, entries.length * 10)
     const batch: Batch = { source: "claimed", entries, deliveries }
     const outcome = yield* Effect.uninterruptible(processor.process(batch))
     total.inserted += outcome.inserted
@@ -62,12 +60,13 @@ export const claimPass = Effect.fn("claimPass")(function* (options: ClaimPassOpt
   if (from === undefined) {
     let start = "0-0"
     do {
-      const reply = yield* consumer
-        .claim(options.minIdleMs, start, options.count)
-        .pipe(Effect.mapError(asOpsError("XAUTOCLAIM")))
+      const reply = yield* consumer.claim(options.minIdleMs, start, options.count)
       if (reply.deleted.length > 0) {
         total.deleted += reply.deleted.length
         yield* Metric.update(M.claimedDeleted, reply.deleted.length)
+        yield* Effect.logWarning("claimable entries were deleted from the stream before they were processed").pipe(
+          Effect.annotateLogs({ count: reply.deleted.length, first: reply.deleted[0], last: reply.deleted.at(-1) }),
+        )
       }
       yield* run(reply.entries)
       start = reply.next
@@ -76,21 +75,30 @@ export const claimPass = Effect.fn("claimPass")(function* (options: ClaimPassOpt
     // XAUTOCLAIM cannot filter by owner: list that consumer's idle entries, then XCLAIM exactly
     // those (XCLAIM re-checks the idle time, so a peer that took one first wins it).
     while (true) {
-      const pending = yield* redis.commands
-        .call("XPENDING", [stream, group, "IDLE", options.minIdleMs, "-", "+", options.count, from])
-        .pipe(Effect.mapError(asOpsError("XPENDING")))
+      const pending = yield* redis.commands.call("XPENDING", [
+        stream,
+        group,
+        "IDLE",
+        options.minIdleMs,
+        "-",
+        "+",
+        options.count,
+        from,
+      ])
       const ids = Array.isArray(pending)
         ? (pending as Array<unknown>).flatMap((row) =>
             Array.isArray(row) && typeof row[0] === "string" ? [row[0]] : [],
           )
         : []
       if (ids.length === 0) break
-      const reply = yield* redis.commands
-        .call("XCLAIM", [stream, group, self, options.minIdleMs, ...ids])
-        .pipe(Effect.mapError(asOpsError("XCLAIM")))
+      const reply = yield* redis.commands.call("XCLAIM", [stream, group, self, options.minIdleMs, ...ids])
       const entries = yield* Effect.try({
         try: () => parseEntries("XCLAIM", reply),
-        catch: asOpsError("XCLAIM"),
+        catch: (error) =>
+          new RedisError({
+            command: "XCLAIM",
+            reason: error instanceof UnexpectedReply ? error.message : String(error),
+          }),
       })
       yield* run(entries)
       // XCLAIM returns neither entries a peer took first nor ones deleted from the stream (it drops
@@ -100,7 +108,7 @@ export const claimPass = Effect.fn("claimPass")(function* (options: ClaimPassOpt
     }
   }
   if (total.claimed > 0) {
-    yield* Effect.logInfo("claim pass on request").pipe(
+    yield* Effect.logInfo("claimed idle entries").pipe(
       Effect.annotateLogs({ ...total, minIdleMs: options.minIdleMs, fromConsumer: from ?? "any" }),
     )
   }
