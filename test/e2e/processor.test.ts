@@ -46,4 +46,36 @@ describe("processor end to end", () => {
       await servers.close()
     }
   })
+
+  it("past DRAIN_TIMEOUT_MS (PostgreSQL down) shutdown exits 1, leaving unfinished entries pending for the next start", async () => {
+    const servers = await startServers()
+    try {
+      const load = new Load(servers, 12)
+      let p = spawnProcessor(servers, "p1", { DRAIN_TIMEOUT_MS: "1000" })
+      load.start(1000)
+      await load.done()
+      await settle(servers, load)
+      await servers.pg.stop()
+      load.start(2000)
+      await load.done()
+      await waitFor(
+        async () => p.logs.some((l) => l.includes("write batch failed; retrying")),
+        "a batch stuck on the database",
+      )
+      // The stuck batch cannot finish: the drain deadline ends the process, non-zero.
+      expect(await stopProcessor(p, "SIGTERM")).toBe(1)
+      expect(p.logs.some((l) => l.includes("DRAIN_TIMEOUT_MS"))).toBe(true)
+      const pending = (await servers.client.call("XPENDING", STREAM, GROUP)) as [number]
+      expect(pending[0]).toBeGreaterThan(0)
+      await servers.pg.start()
+      p = spawnProcessor(servers, "p1")
+      await settle(servers, load)
+      expect(await stopProcessor(p, "SIGTERM")).toBe(0)
+      const v = await verdict(servers, load, "drain timeout")
+      expect([v.lost, v.duplicated, v.unexpected]).toEqual([0, 0, 0])
+    } finally {
+      killAllProcessors()
+      await servers.close()
+    }
+  })
 })
