@@ -66,6 +66,7 @@ export const groupPending = Metric.gauge("telemetry_consumer_group_pending", {
   description: "Entries delivered but not acknowledged",
 })
 export const stateDevices = Metric.gauge("telemetry_state_devices", { description: "Devices held in memory" })
-export const stateEvictions = Metric.gauge("telemetry_state_evictions", {
-  description: "Devices evicted from memory by the LRU bound since start",
+export const stateEvictions = Metric.counter("telemetry_state_evictions_total", {
+  description: "Devices evicted from memory by the LRU bound",
+  incremental: true,
 })

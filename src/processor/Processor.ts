@@ -140,6 +140,7 @@ export const runProcessor = (options: ProcessorOptions) =>
       Effect.repeat(Schedule.spaced(Duration.millis(options.claimIntervalMs))),
     )
 
+    let evictionsReported = 0
     const checkpointOnce = Effect.gen(function* () {
       const frontier = yield* resilient("checkpoint frontier", consumer.frontier)
       yield* retryTransient("postgres", "save checkpoint", checkpoints.save(frontier))
@@ -150,7 +151,8 @@ export const runProcessor = (options: ProcessorOptions) =>
       }
       const stats = state.stats()
       yield* Metric.update(M.stateDevices, stats.size)
-      yield* Metric.update(M.stateEvictions, stats.evictions)
+      yield* Metric.update(M.stateEvictions, stats.evictions - evictionsReported)
+      evictionsReported = stats.evictions
     })
 
     const checkpointer = checkpointOnce.pipe(
