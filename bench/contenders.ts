@@ -1,0 +1,45 @@
+import * as Path from "node:path"
+import { CONSUMER, fileSafe, type Proc, type Servers, spawnProc } from "./infra.ts"
+
+/** The two consumers under test. The ceiling is not one of them: it has no Redis (cases/ceiling.ts). */
+export type Contender = "processor" | "reference"
+
+export const CONTENDERS: ReadonlyArray<Contender> = ["processor", "reference"]
+
+export interface LaunchOptions {
+  readonly servers: Servers
+  readonly logDir: string
+  readonly label: string
+  readonly httpPort: number
+  readonly stateMaxDevices: number
+  /** Extra variables for the processor (`--processor-env K=V`), e.g. WRITE_CONCURRENCY. */
+  readonly processorEnv: Readonly<Record<string, string>>
+  /** Writes a V8 CPU profile of the process into this directory when it exits. */
+  readonly cpuProfDir?: string
+}
+
+/** Starts a contender the way its users start it: `node dist/main.js processor` with the settings
+ * in the environment (migrations already applied by `node dist/main.js migrate`), or the reference
+ * with the same variables. */
+export const launch = (contender: Contender, o: LaunchOptions): Proc => {
+  const redis = o.servers.redis
+  if (redis === undefined) throw new Error("a contender needs Redis")
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: "production",
+    POSTGRES_URL: o.servers.pg.url,
+    REDIS_URL: redis.url,
+    REDIS_CONSUMER_NAME: CONSUMER,
+    MIGRATE_ON_START: "false",
+    STATE_MAX_DEVICES: String(o.stateMaxDevices),
+    LOG_LEVEL: "warn",
+    LOG_FORMAT: "json",
+    HTTP_PORT: String(o.httpPort),
+    ...(contender === "processor" ? o.processorEnv : {}),
+  }
+  const profile = o.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`]
+  const args =
+    contender === "processor" ? [...profile, "dist/main.js", "processor"] : [...profile, "bench/reference/main.ts"]
+  return spawnProc(args, env, Path.join(o.logDir, `${fileSafe(o.label)}.log`))
+}

@@ -1,0 +1,399 @@
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { PgClient } from "@effect/sql-pg"
+import { type Effect, ManagedRuntime, Redacted } from "effect"
+import type { SqlClient } from "effect/sql"
+import { Redis } from "ioredis"
+import { freePort, type PostgresServer, type RedisServer, startPostgres, startRedis } from "../src/devservers/index.ts"
+import { type Dataset, SOURCE } from "./data.ts"
+
+/** Where the bench lives and where the processor's build is. */
+export const ROOT = Path.resolve(import.meta.dirname, "..")
+export const STREAM = "telemetry:teltonika"
+export const GROUP = "processor"
+export const CONSUMER = "bench-1"
+
+/** A label as a file name: `drain processor run 1/3` → `drain-processor-run-1-3`. */
+export const fileSafe = (label: string): string => label.replace(/[^A-Za-z0-9_.-]+/g, "-")
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Runs a command to completion in the repository root; rejects with its output on failure. */
+export const exec = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env) =>
+  new Promise<string>((resolve, reject) => {
+    const child = ChildProcess.spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    child.stderr.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    child.on("error", reject)
+    child.on("close", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(" ")} exited ${code}:\n${out.trim()}`)),
+    )
+  })
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+// ---------------------------------------------------------------------------------------------
+
+export interface Db {
+  readonly url: string
+  readonly query: <A extends object>(
+    run: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<A>, unknown>,
+  ) => Promise<ReadonlyArray<A>>
+  readonly close: () => Promise<void>
+}
+
+export const connectDb = async (url: string): Promise<Db> => {
+  const runtime = ManagedRuntime.make(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))
+  const sql = await runtime.runPromise(PgClient.PgClient)
+  return {
+    url,
+    query: (run) => runtime.runPromise(run(sql)),
+    close: () => runtime.dispose(),
+  }
+}
+
+export const countRows = async (db: Db): Promise<number> => {
+  const rows = await db.query((sql) => sql<{ readonly n: number }>`SELECT count(*)::float8 AS n FROM positions`)
+  return rows[0]?.n ?? 0
+}
+
+/** Rows inserted into `positions` per the statistics collector: cheap, but flushed by backends only
+ * about once a second, so it trails the truth by up to a second. For progress lines only. */
+export const insertedRowsApprox = async (db: Db): Promise<number> => {
+  const rows = await db.query(
+    (sql) =>
+      sql<{
+        readonly n: number
+      }>`SELECT coalesce(sum(n_tup_ins), 0)::float8 AS n FROM pg_stat_user_tables WHERE relname = 'positions'`,
+  )
+  return rows[0]?.n ?? 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers: fresh per contender per run, durable like the production compose file
+// ---------------------------------------------------------------------------------------------
+
+export interface Servers {
+  readonly pg: PostgresServer
+  readonly redis: RedisServer | undefined
+  readonly db: Db
+  readonly destroy: () => Promise<void>
+}
+
+/** A fresh PostgreSQL (fsync on) with the migrations applied by `node dist/main.js migrate`, and
+ * (unless `redis: false`) a fresh Redis with AOF, appendfsync everysec, noeviction. */
+export const freshServers = async (options: { readonly redis: boolean }): Promise<Servers> => {
+  const pg = await startPostgres({ fsync: true })
+  let redis: RedisServer | undefined
+  const kill = async () => {
+    await Promise.all([pg.destroy(), redis?.destroy()]).catch(() => undefined)
+  }
+  live.add(kill)
+  try {
+    redis = options.redis ? await startRedis({ appendOnly: true }) : undefined
+    await exec(process.execPath, ["dist/main.js", "migrate"], {
+      ...process.env,
+      POSTGRES_URL: pg.url,
+      LOG_LEVEL: "warn",
+    })
+    const db = await connectDb(pg.url)
+    // Start every run from a clean WAL position: a checkpoint falls at the same point in each run.
+    await db.query((sql) => sql`CHECKPOINT`)
+    return {
+      pg,
+      redis,
+      db,
+      destroy: async () => {
+        live.delete(kill)
+        await db.close().catch(() => undefined)
+        await Promise.all([pg.destroy(), redis?.destroy()])
+      },
+    }
+  } catch (error) {
+    live.delete(kill)
+    await kill()
+    throw error
+  }
+}
+
+/** Servers not yet destroyed, for an interrupted bench to clean up (pg_ctl daemonises PostgreSQL,
+ * so it would outlive the bench otherwise). */
+const live = new Set<() => Promise<void>>()
+
+export const destroyAllServers = async (): Promise<void> => {
+  for (const child of liveChildren) child.kill("SIGKILL")
+  await Promise.all([...live].map((kill) => kill()))
+  live.clear()
+}
+
+export const serverVersions = async (): Promise<{ readonly postgres: string; readonly redis: string }> => {
+  const redis = await exec("redis-server", ["--version"]).catch((e: unknown) => String(e))
+  const pgRoot = "/usr/lib/postgresql"
+  const versions = Fs.existsSync(pgRoot) ? Fs.readdirSync(pgRoot).sort((a, b) => Number(b) - Number(a)) : []
+  const postgres =
+    versions[0] === undefined
+      ? "?"
+      : await exec(Path.join(pgRoot, versions[0], "bin", "postgres"), ["--version"]).catch((e: unknown) => String(e))
+  return { postgres: postgres.trim(), redis: redis.trim() }
+}
+
+export interface WalStats {
+  readonly lsnBytes: number
+  readonly checkpoints: number
+}
+
+/** WAL position and checkpoints so far: their difference over a sample explains many outliers. */
+export const walStats = async (db: Db): Promise<WalStats> => {
+  const rows = await db.query(
+    (sql) => sql<{ readonly lsn: number; readonly checkpoints: number }>`
+      SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 AS lsn,
+             (checkpoints_timed + checkpoints_req)::float8 AS checkpoints
+      FROM pg_stat_bgwriter`,
+  )
+  return { lsnBytes: rows[0]?.lsn ?? 0, checkpoints: rows[0]?.checkpoints ?? 0 }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine
+// ---------------------------------------------------------------------------------------------
+
+const cpuTimes = (): { busy: number; total: number } => {
+  const line = Fs.readFileSync("/proc/stat", "utf8").split("\n")[0] ?? ""
+  const fields = line.trim().split(/\s+/).slice(1).map(Number)
+  const total = fields.reduce((a, b) => a + b, 0)
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0)
+  return { busy: total - idle, total }
+}
+
+/** Share of all cores busy over `ms`, while the bench itself is idle: other work on the machine
+ * (someone's test suite) that the next sample will compete with. */
+export const backgroundCpuPct = async (ms = 500): Promise<number> => {
+  const a = cpuTimes()
+  await sleep(ms)
+  const b = cpuTimes()
+  return b.total === a.total ? 0 : (100 * (b.busy - a.busy)) / (b.total - a.total)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis
+// ---------------------------------------------------------------------------------------------
+
+export const connectRedis = (url: string) => new Redis(url, { maxRetriesPerRequest: 2 })
+
+/** XADDs the dataset (or the slice [from, to)) in pipelines of `pipeline` commands. */
+export const preload = async (redis: Redis, data: Dataset, pipeline = 5_000): Promise<{ readonly ms: number }> => {
+  const started = performance.now()
+  const n = data.payloads.length
+  for (let from = 0; from < n; from += pipeline) {
+    const batch = redis.pipeline()
+    for (let i = from; i < Math.min(from + pipeline, n); i++) {
+      batch.xadd(
+        STREAM,
+        "*",
+        "payload",
+        data.payloads[i] as string,
+        "received_at",
+        String(data.receivedAtMs[i]),
+        "source",
+        SOURCE,
+      )
+    }
+    const replies = await batch.exec()
+    for (const [error] of replies ?? []) if (error !== null) throw error
+  }
+  return { ms: performance.now() - started }
+}
+
+/** Waits for a background AOF rewrite (the preload triggers one) to finish, so that it does not
+ * compete with the contender for CPU and disk. */
+export const aofSettled = async (redis: Redis, timeoutMs = 60_000): Promise<void> => {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const info = String(await redis.call("INFO", "persistence"))
+    const busy = /aof_rewrite_in_progress:1|aof_rewrite_scheduled:1|rdb_bgsave_in_progress:1/.test(info)
+    if (!busy || performance.now() > deadline) return
+    await sleep(50)
+  }
+}
+
+export interface GroupState {
+  readonly exists: boolean
+  readonly entriesRead: number
+  readonly lag: number | null
+  readonly pending: number
+}
+
+const flat = (reply: unknown): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = reply[i + 1]
+  return out
+}
+
+/** XINFO GROUPS for the processor group: entries-read, lag and pending, as the outside sees them. */
+export const groupState = async (redis: Redis): Promise<GroupState> => {
+  let reply: unknown
+  try {
+    reply = await redis.call("XINFO", "GROUPS", STREAM)
+  } catch (error) {
+    if (String(error).includes("no such key")) return { exists: false, entriesRead: 0, lag: null, pending: 0 }
+    throw error
+  }
+  for (const raw of Array.isArray(reply) ? (reply as Array<unknown>) : []) {
+    const info = flat(raw)
+    if (info.name !== GROUP) continue
+    return {
+      exists: true,
+      entriesRead: typeof info["entries-read"] === "number" ? info["entries-read"] : 0,
+      lag: typeof info.lag === "number" ? info.lag : null,
+      pending: typeof info.pending === "number" ? info.pending : 0,
+    }
+  }
+  return { exists: false, entriesRead: 0, lag: null, pending: 0 }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contender processes
+// ---------------------------------------------------------------------------------------------
+
+export interface Proc {
+  readonly pid: number
+  readonly logFile: string
+  /** Resolves when the process exits by itself (it should not, before `stop`). */
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null }>
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with how it ended. */
+  readonly stop: (
+    graceMs?: number,
+  ) => Promise<{ readonly code: number | null; readonly signal: string | null; readonly ms: number }>
+  /** Peak resident set so far: max of the kernel's VmHWM and the sampled VmRSS, in bytes. */
+  readonly peakRss: () => number
+  /** CPU time (user + system) the process has used so far, in ms. */
+  readonly cpuMs: () => number
+}
+
+const liveChildren = new Set<ChildProcess.ChildProcess>()
+
+const statusKb = (pid: number, field: string): number | undefined => {
+  try {
+    const status = Fs.readFileSync(`/proc/${pid}/status`, "utf8")
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)
+    return match === null ? undefined : Number(match[1]) * 1024
+  } catch {
+    return undefined
+  }
+}
+
+/** utime + stime of a process from /proc/<pid>/stat, in ms (clock ticks of 10 ms, USER_HZ = 100). */
+export const processCpuMs = (pid: number): number => {
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(rest[11]) + Number(rest[12])) * 10
+  } catch {
+    return Number.NaN
+  }
+}
+
+const statFields = (pid: number): Array<string> | undefined => {
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU of a server: the process, its reaped children (cutime/cstime: exited backends, AOF rewrite
+ * forks) and its live children (PostgreSQL backends), in ms. */
+const treeCpuMs = (pid: number): number => {
+  const own = statFields(pid)
+  if (own === undefined) return Number.NaN
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])
+  let children: Array<string> = []
+  try {
+    children = Fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean)
+  } catch {
+    children = []
+  }
+  for (const child of children) {
+    const f = statFields(Number(child))
+    if (f !== undefined) ticks += Number(f[11]) + Number(f[12])
+  }
+  return ticks * 10
+}
+
+const redisPid = (port: number): number | undefined => {
+  for (const entry of Fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const cmd = Fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ")
+      if (cmd.startsWith("redis-server") && (cmd.includes(`:${port} `) || cmd.includes(`--port ${port} `))) {
+        return Number(entry)
+      }
+    } catch {}
+  }
+  return undefined
+}
+
+export interface ServerCpu {
+  readonly postgresMs: number
+  readonly redisMs: number
+}
+
+/** CPU used so far by the PostgreSQL cluster (postmaster and backends) and redis-server. */
+export const serverCpuMs = (servers: Servers): ServerCpu => {
+  let postgresMs = Number.NaN
+  try {
+    const pid = Number(Fs.readFileSync(Path.join(servers.pg.dataDir, "postmaster.pid"), "utf8").split("\n")[0])
+    postgresMs = treeCpuMs(pid)
+  } catch {}
+  const rpid = servers.redis === undefined ? undefined : redisPid(servers.redis.port)
+  return { postgresMs, redisMs: rpid === undefined ? 0 : treeCpuMs(rpid) }
+}
+
+/** Starts a contender with stdout/stderr to a log file, sampling its RSS every 200 ms. */
+export const spawnProc = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, logFile: string): Proc => {
+  const log = Fs.openSync(logFile, "a")
+  const child = ChildProcess.spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", log, log] })
+  Fs.closeSync(log)
+  const pid = child.pid
+  if (pid === undefined) throw new Error(`could not start ${args.join(" ")}`)
+  liveChildren.add(child)
+  let peak = 0
+  const sample = () => {
+    const rss = statusKb(pid, "VmRSS")
+    if (rss !== undefined && rss > peak) peak = rss
+  }
+  const sampler = setInterval(sample, 200)
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once("exit", (code, signal) => {
+      liveChildren.delete(child)
+      clearInterval(sampler)
+      resolve({ code, signal })
+    }),
+  )
+  const peakRss = () => {
+    sample()
+    const hwm = statusKb(pid, "VmHWM")
+    return Math.max(peak, hwm ?? 0)
+  }
+  const stop = async (graceMs = 30_000) => {
+    const started = performance.now()
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM")
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs)
+      const result = await exited
+      clearTimeout(timer)
+      return { ...result, ms: performance.now() - started }
+    }
+    return { ...(await exited), ms: 0 }
+  }
+  return { pid, logFile, exited, stop, peakRss, cpuMs: () => processCpuMs(pid) }
+}
+
+export { freePort }
