@@ -1,10 +1,10 @@
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Result, Schema } from "effect"
 import { fieldsToRecord, type StreamEntry } from "../domain/StreamEntry.ts"
 import { previousStreamId } from "../domain/StreamId.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
 import { RedisError } from "../redis/RedisError.ts"
 import { DEAD_LETTER_SCRIPT, dlqIdSetKey } from "./deadLetterScript.ts"
-import { GAP_SCRIPT } from "./gapScript.ts"
+import { GAP_SCRIPT, GAP_SCRIPT_SHA } from "./gapScript.ts"
 import {
   type AutoClaimReply,
   parseAutoClaim,
@@ -35,6 +35,11 @@ export class CursorLost extends Schema.TaggedError<CursorLost>()("CursorLost", {
 }
 
 export type ConsumerError = RedisError | GroupMissing
+
+export interface NewEntries {
+  readonly entries: Array<ReadEntry>
+  readonly lost: CursorLost | undefined
+}
 
 export interface DeadLetter {
   readonly entry: StreamEntry
@@ -104,6 +109,9 @@ export class Consumer extends Context.Service<
     readonly groupInfo: Effect.Effect<GroupInfo | undefined, RedisError>
     /** Detects (and steps over) entries deleted before the group was given them. */
     readonly checkCursor: Effect.Effect<CursorLost | undefined, RedisError>
+    /** The cursor check, then XREADGROUP ">", in one round trip on the read connection, so no read
+     * of ours can slip between the check and the entries it guards. */
+    readonly readNew: (count: number, blockMs: number) => Effect.Effect<NewEntries, ConsumerError>
     /** The consumer names of the group with their pending counts and idle times. */
     readonly consumers: Effect.Effect<Array<{ name: string; pending: number; idleMs: number }>, ConsumerError>
     readonly removeConsumer: (name: string) => Effect.Effect<number, ConsumerError>
@@ -268,21 +276,52 @@ export class Consumer extends Context.Service<
           ),
         )
 
-        const checkCursor = cmd.call("EVAL", [GAP_SCRIPT, 1, stream, group]).pipe(
-          Effect.flatMap((reply) =>
-            unexpected("EVAL", () => {
-              if (reply === null) return undefined
-              if (!Array.isArray(reply) || typeof reply[0] !== "string" || typeof reply[1] !== "string") {
-                throw new UnexpectedReply("EVAL gap", reply)
-              }
-              return new CursorLost({
-                fromExclusive: reply[0],
-                toInclusive: reply[1],
-                lostEntries: typeof reply[2] === "number" ? reply[2] : -1,
-              })
-            }),
-          ),
-        )
+        const parseGap = (reply: unknown) =>
+          unexpected("EVAL gap", () => {
+            if (reply === null) return undefined
+            if (!Array.isArray(reply) || typeof reply[0] !== "string" || typeof reply[1] !== "string") {
+              throw new UnexpectedReply("EVAL gap", reply)
+            }
+            return new CursorLost({
+              fromExclusive: reply[0],
+              toInclusive: reply[1],
+              lostEntries: typeof reply[2] === "number" ? reply[2] : -1,
+            })
+          })
+
+        const checkCursor = cmd.call("EVAL", [GAP_SCRIPT, 1, stream, group]).pipe(Effect.flatMap(parseGap))
+
+        const readNew = (count: number, blockMs: number) =>
+          redis.blocking
+            .pipelineSettled([
+              ["EVALSHA", GAP_SCRIPT_SHA, 1, stream, group],
+              ["XREADGROUP", "GROUP", group, consumer, "COUNT", count, "BLOCK", blockMs, "STREAMS", stream, ">"],
+            ])
+            .pipe(
+              Effect.flatMap(([check, read]) =>
+                Effect.gen(function* () {
+                  if (read === undefined || Result.isFailure(read)) {
+                    return yield* toGroupMissing("XREADGROUP")(
+                      read?.failure ?? new RedisError({ command: "XREADGROUP", reason: "no reply" }),
+                    )
+                  }
+                  const entries = yield* unexpected("XREADGROUP", () => parseReadGroup(read.success))
+                  if (check === undefined || Result.isFailure(check)) {
+                    // After a Redis restart the script cache is empty: load it for the next read. This
+                    // read's entries are kept; they are already delivered to us.
+                    if (check?.failure.code === "NOSCRIPT") {
+                      yield* cmd.call("SCRIPT", ["LOAD", GAP_SCRIPT]).pipe(Effect.ignore)
+                    } else {
+                      yield* Effect.logWarning("cursor check failed; reading on").pipe(
+                        Effect.annotateLogs({ error: check?.failure.message ?? "no reply" }),
+                      )
+                    }
+                    return { entries, lost: undefined }
+                  }
+                  return { entries, lost: yield* parseGap(check.success) }
+                }),
+              ),
+            )
 
         const consumers = cmd.call("XINFO", ["CONSUMERS", stream, group]).pipe(
           Effect.catch(toGroupMissing("XINFO")),
@@ -329,6 +368,7 @@ export class Consumer extends Context.Service<
           pendingSummary,
           groupInfo,
           checkCursor,
+          readNew,
           consumers,
           removeConsumer,
           maxmemoryPolicy,

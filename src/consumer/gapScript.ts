@@ -1,3 +1,5 @@
+import * as Crypto from "node:crypto"
+
 /**
  * Atomically: has the stream lost entries the group has not been given yet? Two ways to tell:
  * - counted: Redis keeps `entries-added` (stream) and `entries-read` (group); when the first
@@ -59,3 +61,6 @@ for _, group in ipairs(groups) do
 end
 return false
 `
+
+/** EVALSHA needs only this digest on the wire, not the script. */
+export const GAP_SCRIPT_SHA = Crypto.createHash("sha1").update(GAP_SCRIPT).digest("hex")

@@ -2,7 +2,7 @@ import { Context, Layer, Result, Schema } from "effect"
 import type { Position } from "../domain/Position.ts"
 import { fieldValue, type StreamEntry } from "../domain/StreamEntry.ts"
 import { CodecError } from "./CodecError.ts"
-import { isValidPayload } from "./fastPayload.ts"
+import { checkPayload } from "./fastPayload.ts"
 import { type Payload, PayloadSchema } from "./PayloadSchema.ts"
 import { timestampMs, toPosition } from "./toPosition.ts"
 
@@ -27,8 +27,12 @@ export const decodeEntry = (entry: StreamEntry): Result.Result<Position, CodecEr
     return fail(entry.id, `payload is not JSON: ${error instanceof Error ? error.message : String(error)}`)
   }
   let payload: Payload
-  if (isValidPayload(json)) payload = json
-  else {
+  let plainAttributes = false
+  const check = checkPayload(json)
+  if (check !== "invalid") {
+    payload = json as Payload
+    plainAttributes = check === "valid"
+  } else {
     const decoded = decodePayload(json)
     if (Result.isFailure(decoded)) return fail(entry.id, decoded.failure.message)
     payload = decoded.success
@@ -42,7 +46,7 @@ export const decodeEntry = (entry: StreamEntry): Result.Result<Position, CodecEr
     if (!Number.isSafeInteger(receivedAtMs))
       return fail(entry.id, `received_at ${JSON.stringify(receivedAtRaw)} is not epoch milliseconds`)
   }
-  return Result.succeed(toPosition(entry.id, payload, tsMs, receivedAtMs))
+  return Result.succeed(toPosition(entry.id, payload, tsMs, receivedAtMs, plainAttributes))
 }
 
 export interface DecodedBatch {

@@ -30,11 +30,14 @@ export const timestampMs = (ts: Payload["ts"]): number | undefined => {
   return Number.isFinite(ms) ? ms : undefined
 }
 
+/** `plainAttributes`: the caller knows there is no Buffer JSON to normalise, so the decoded object is
+ * used as it is, without another pass over it. */
 export const toPosition = (
   streamId: string,
   payload: Payload,
   tsMs: number,
   receivedAtMs: number | null,
+  plainAttributes = false,
 ): Position => ({
   streamId,
   deviceId: payload.device_id,
@@ -47,6 +50,6 @@ export const toPosition = (
   satellites: payload.satellites,
   priority: payload.priority,
   eventId: payload.event_id,
-  attributes: normaliseAttributes(payload.attributes),
+  attributes: plainAttributes ? (payload.attributes as Attributes) : normaliseAttributes(payload.attributes),
   receivedAtMs,
 })

@@ -74,7 +74,7 @@ export class BatchProcessor extends Context.Service<
             Effect.interruptible,
           )
 
-        const process = Effect.fn("BatchProcessor.process")(function* (batch: Batch) {
+        const process = Effect.fnUntraced(function* (batch: Batch) {
           const { present, deleted } = withFields(batch.entries)
           yield* Metric.update(M.recordsRead, batch.entries.length)
           if (deleted.length > 0) {

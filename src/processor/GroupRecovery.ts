@@ -16,6 +16,8 @@ export class GroupRecovery extends Context.Service<
   {
     readonly recover: Effect.Effect<void>
     readonly checkCursor: Effect.Effect<void>
+    /** Logs, counts and records a loss found by `Consumer.readNew`. */
+    readonly report: (lost: CursorLost) => Effect.Effect<void>
   }
 >()("telemetry/processor/GroupRecovery") {
   static readonly layer = Layer.effect(
@@ -70,7 +72,7 @@ export class GroupRecovery extends Context.Service<
         yield* checkCursor
       })
 
-      return GroupRecovery.of({ recover, checkCursor })
+      return GroupRecovery.of({ recover, checkCursor, report })
     }),
   )
 }

@@ -97,9 +97,9 @@ export const runProcessor = (options: ProcessorOptions) =>
           }),
         )
       }
-      return recovery.checkCursor.pipe(
-        Effect.andThen(resilient("XREADGROUP", consumer.read(">", options.readCount, options.readBlockMs))),
-        Effect.map((entries): Batch => ({ source: "new", entries })),
+      return resilient("XREADGROUP", consumer.readNew(options.readCount, options.readBlockMs)).pipe(
+        Effect.tap(({ lost }) => (lost === undefined ? Effect.void : recovery.report(lost))),
+        Effect.map(({ entries }): Batch => ({ source: "new", entries })),
       )
     })
 

@@ -1,4 +1,4 @@
-import { Context, Duration, Effect, Layer, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, Redacted, Result } from "effect"
 import { Redis } from "ioredis"
 import { RedisError, toRedisError } from "./RedisError.ts"
 
@@ -14,6 +14,11 @@ export interface RedisConnection {
   readonly pipeline: (
     commands: ReadonlyArray<readonly [string, ...Array<RedisArg>]>,
   ) => Effect.Effect<Array<unknown>, RedisError>
+  /** Several commands in one round trip, each with its own outcome (each runs whatever the others
+   * did); fails only when the round trip itself does. */
+  readonly pipelineSettled: (
+    commands: ReadonlyArray<readonly [string, ...Array<RedisArg>]>,
+  ) => Effect.Effect<Array<Result.Result<unknown, RedisError>>, RedisError>
 }
 
 const connectionOptions = {
@@ -51,6 +56,24 @@ const wrap = (client: Redis): RedisConnection => {
       }),
     )
   return {
+    pipelineSettled: (commands) =>
+      Effect.tryPromise({
+        try: async () => {
+          const batch = client.pipeline()
+          for (const [command, ...args] of commands) batch.call(command, ...args)
+          const replies = await batch.exec()
+          if (replies === null) throw new Error("pipeline aborted")
+          return replies
+        },
+        catch: (error) => toRedisError("PIPELINE", error),
+      }).pipe(
+        Effect.map((replies) =>
+          replies.map(
+            ([error, value], i): Result.Result<unknown, RedisError> =>
+              error === null ? Result.succeed(value) : Result.fail(toRedisError(commands[i]?.[0] ?? "PIPELINE", error)),
+          ),
+        ),
+      ),
     call: (command, args) =>
       Effect.tryPromise({ try: () => client.call(command, ...args), catch: (error) => toRedisError(command, error) }),
     transaction: (commands) => run("MULTI", commands, true),

@@ -2,7 +2,7 @@ import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { textArray } from "../db/arrays.ts"
 import { describeSqlError } from "../db/sqlError.ts"
-import type { Attributes, Position } from "../domain/Position.ts"
+import type { LastFix } from "./DeviceState.ts"
 import { StateLoadError, StateLoader } from "./StateStore.ts"
 
 interface LatestRow {
@@ -14,11 +14,6 @@ interface LatestRow {
   readonly angle: number
   readonly speed: number
   readonly satellites: number
-  readonly priority: number
-  readonly event_id: number
-  readonly attributes: Attributes
-  readonly stream_id: string
-  readonly received_ms: number | null
 }
 
 /** Rehydration: the latest stored position of each cold device, in one query. The LATERAL form
@@ -30,19 +25,17 @@ export const PostgresStateLoader = Layer.effect(
     return StateLoader.of({
       load: (deviceIds) =>
         sql<LatestRow>`
-          SELECT p.device_id, (extract(epoch FROM p.ts) * 1000)::float8 AS ts_ms, p.lat, p.lon, p.altitude, p.angle,
-                 p.speed, p.satellites, p.priority, p.event_id, p.attributes, p.stream_id,
-                 (extract(epoch FROM p.received_at) * 1000)::float8 AS received_ms
+          SELECT d.device_id, (extract(epoch FROM p.ts) * 1000)::float8 AS ts_ms, p.lat, p.lon, p.altitude, p.angle,
+                 p.speed, p.satellites
           FROM unnest(${textArray(deviceIds)}) AS d(device_id)
           CROSS JOIN LATERAL (
-            SELECT * FROM positions WHERE positions.device_id = d.device_id ORDER BY ts DESC LIMIT 1
+            SELECT ts, lat, lon, altitude, angle, speed, satellites FROM positions
+            WHERE positions.device_id = d.device_id ORDER BY ts DESC LIMIT 1
           ) p`.pipe(
           Effect.map((rows) => {
-            const latest = new Map<string, Position>()
+            const latest = new Map<string, LastFix>()
             for (const row of rows) {
               latest.set(row.device_id, {
-                streamId: row.stream_id,
-                deviceId: row.device_id,
                 tsMs: row.ts_ms,
                 lat: row.lat,
                 lon: row.lon,
@@ -50,13 +43,9 @@ export const PostgresStateLoader = Layer.effect(
                 angle: row.angle,
                 speed: row.speed,
                 satellites: row.satellites,
-                priority: row.priority,
-                eventId: row.event_id,
-                attributes: row.attributes,
-                receivedAtMs: row.received_ms,
               })
             }
-            return latest as ReadonlyMap<string, Position>
+            return latest as ReadonlyMap<string, LastFix>
           }),
           Effect.mapError((error) => new StateLoadError({ reason: describeSqlError(error) })),
         ),

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import type { Position } from "../domain/Position.ts"
-import { type DeviceState, fromStored, observe } from "./DeviceState.ts"
+import { type DeviceState, fromStored, type LastFix, observe } from "./DeviceState.ts"
 
 export class StateLoadError extends Schema.TaggedError<StateLoadError>()("StateLoadError", {
   reason: Schema.String,
@@ -10,7 +10,7 @@ export class StateLoadError extends Schema.TaggedError<StateLoadError>()("StateL
 export class StateLoader extends Context.Service<
   StateLoader,
   {
-    readonly load: (deviceIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, Position>, StateLoadError>
+    readonly load: (deviceIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, LastFix>, StateLoadError>
   }
 >()("telemetry/state/StateLoader") {
   /** No history: every device starts fresh. For tests, and the seam rehydration plugs into. */

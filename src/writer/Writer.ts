@@ -75,7 +75,7 @@ export class Writer extends Context.Service<
             }),
           )
 
-        const write = Effect.fn("Writer.write")(function* (positions: ReadonlyArray<Position>) {
+        const write = Effect.fnUntraced(function* (positions: ReadonlyArray<Position>) {
           const sorted = positions.slice().sort(compareByKey)
           const report = emptyReport()
           for (let from = 0; from < sorted.length; from += options.chunkSize) {
