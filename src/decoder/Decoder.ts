@@ -1,6 +1,7 @@
 import { Context, Layer, Result, Schema } from "effect"
 import type { Position } from "../domain/Position.ts"
 import { fieldValue, type StreamEntry } from "../domain/StreamEntry.ts"
+import { attributesText } from "./attributesText.ts"
 import { CodecError } from "./CodecError.ts"
 import { checkPayload } from "./fastPayload.ts"
 import { type Payload, PayloadSchema } from "./PayloadSchema.ts"
@@ -46,7 +47,8 @@ export const decodeEntry = (entry: StreamEntry): Result.Result<Position, CodecEr
     if (!Number.isSafeInteger(receivedAtMs))
       return fail(entry.id, `received_at ${JSON.stringify(receivedAtRaw)} is not epoch milliseconds`)
   }
-  return Result.succeed(toPosition(entry.id, payload, tsMs, receivedAtMs, plainAttributes))
+  const attributesJson = plainAttributes ? attributesText(raw) : undefined
+  return Result.succeed(toPosition(entry.id, payload, tsMs, receivedAtMs, plainAttributes, attributesJson))
 }
 
 export interface DecodedBatch {

@@ -38,6 +38,7 @@ export const toPosition = (
   tsMs: number,
   receivedAtMs: number | null,
   plainAttributes = false,
+  attributesJson?: string,
 ): Position => ({
   streamId,
   deviceId: payload.device_id,
@@ -51,5 +52,7 @@ export const toPosition = (
   priority: payload.priority,
   eventId: payload.event_id,
   attributes: plainAttributes ? (payload.attributes as Attributes) : normaliseAttributes(payload.attributes),
+  // Always present, so every Position has one shape.
+  attributesJson,
   receivedAtMs,
 })

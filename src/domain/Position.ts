@@ -18,6 +18,9 @@ export interface Position {
   readonly priority: number
   readonly eventId: number
   readonly attributes: Attributes
+  /** `attributes` as the producer's own JSON text, when it needs no normalising: the writer sends
+   * it as is instead of serialising the object again. */
+  readonly attributesJson?: string | undefined
   /** When the gateway received it, epoch milliseconds; null when the producer did not say. */
   readonly receivedAtMs: number | null
 }

@@ -3,13 +3,13 @@ import type { Position } from "../domain/Position.ts"
 /** The last fix of a device, without its attributes: the state of 100k devices has to fit in
  * memory next to everything else, and a full Position (attributes, stream id) is ten times this. */
 export interface LastFix {
-  readonly tsMs: number
-  readonly lat: number
-  readonly lon: number
-  readonly altitude: number
-  readonly angle: number
-  readonly speed: number
-  readonly satellites: number
+  tsMs: number
+  lat: number
+  lon: number
+  altitude: number
+  angle: number
+  speed: number
+  satellites: number
 }
 
 /** What the processor keeps per device between records. */
@@ -22,9 +22,11 @@ export interface DeviceState {
   sessionRecords: number
   /** Records that arrived with a fix time older than lastSeenMs. */
   sessionOutOfOrder: number
+  /** The batch that last moved this device to the young end of the LRU (once per batch is enough). */
+  touchedInBatch: number
 }
 
-export const lastFixOf = (p: LastFix): LastFix => ({
+export const lastFixOf = (p: Readonly<LastFix>): LastFix => ({
   tsMs: p.tsMs,
   lat: p.lat,
   lon: p.lon,
@@ -38,12 +40,26 @@ export const lastFixOf = (p: LastFix): LastFix => ({
  * runs it for every record, and the state object is owned by the store. */
 export const observe = (state: DeviceState | undefined, position: Position): DeviceState => {
   if (state === undefined) {
-    return { lastPosition: lastFixOf(position), lastSeenMs: position.tsMs, sessionRecords: 1, sessionOutOfOrder: 0 }
+    return {
+      lastPosition: lastFixOf(position),
+      lastSeenMs: position.tsMs,
+      sessionRecords: 1,
+      sessionOutOfOrder: 0,
+      touchedInBatch: -1,
+    }
   }
   state.sessionRecords++
   if (position.tsMs >= state.lastSeenMs) {
     state.lastSeenMs = position.tsMs
-    state.lastPosition = lastFixOf(position)
+    // Copied in place: no allocation per record.
+    const fix = state.lastPosition
+    fix.tsMs = position.tsMs
+    fix.lat = position.lat
+    fix.lon = position.lon
+    fix.altitude = position.altitude
+    fix.angle = position.angle
+    fix.speed = position.speed
+    fix.satellites = position.satellites
   } else {
     state.sessionOutOfOrder++
   }
@@ -51,9 +67,10 @@ export const observe = (state: DeviceState | undefined, position: Position): Dev
 }
 
 /** State rebuilt from the latest stored fix of a device (rehydration). */
-export const fromStored = (fix: LastFix): DeviceState => ({
-  lastPosition: fix,
+export const fromStored = (fix: Readonly<LastFix>): DeviceState => ({
+  lastPosition: lastFixOf(fix),
   lastSeenMs: fix.tsMs,
   sessionRecords: 0,
   sessionOutOfOrder: 0,
+  touchedInBatch: -1,
 })

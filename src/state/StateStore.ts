@@ -42,8 +42,11 @@ export class StateStore extends Context.Service<
         const loader = yield* StateLoader
         const devices = new Map<string, DeviceState>()
         let evictions = 0
+        let batch = 0
 
         const touch = (deviceId: string, state: DeviceState) => {
+          if (state.touchedInBatch === batch) return
+          state.touchedInBatch = batch
           devices.delete(deviceId)
           devices.set(deviceId, state)
           if (devices.size > options.maxDevices) {
@@ -56,6 +59,7 @@ export class StateStore extends Context.Service<
         }
 
         const observeBatch = Effect.fnUntraced(function* (positions: ReadonlyArray<Position>) {
+          batch++
           let cold: Set<string> | undefined
           for (const p of positions) {
             if (!devices.has(p.deviceId)) {

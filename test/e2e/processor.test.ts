@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest"
+import { validPayload } from "../support/entries.ts"
 import {
   GROUP,
   killAllProcessors,
@@ -39,6 +40,9 @@ describe("processor end to end", () => {
       const pending = (await servers.client.call("XPENDING", STREAM, GROUP)) as [number]
       expect(pending[0]).toBe(0)
       // Every entry was acknowledged: the group has delivered everything and holds nothing.
+      // The attributes arrive as sent, 64-bit and byte values in their tagged form.
+      const [row] = await servers.sql("SELECT attributes FROM positions LIMIT 1")
+      expect(row?.attributes).toEqual(validPayload("x", 0).attributes)
       const [checkpoint] = await servers.sql("SELECT last_done_id FROM stream_checkpoints")
       expect(checkpoint?.last_done_id).toBeDefined()
     } finally {
