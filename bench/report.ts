@@ -1,6 +1,6 @@
 import type { CeilingSample } from "./cases/ceiling.ts"
 import type { DrainSample } from "./cases/drain.ts"
-import { GATEWAY_CASE } from "./cases/gateway.ts"
+import type { GatewaySample } from "./cases/gateway.ts"
 import type { LatencySample } from "./cases/latency.ts"
 import { fmtInt, fmtNum, mb } from "./progress.ts"
 
@@ -25,6 +25,7 @@ export interface Samples {
   readonly ceiling: Array<CeilingSample>
   readonly latency: Array<LatencySample>
   readonly memory: Array<DrainSample>
+  readonly gateway: Array<GatewaySample>
 }
 
 /** Ratios of the processor to another contender, paired by run (the same run's servers, data and
@@ -228,8 +229,12 @@ export const buildRows = (s: Samples): Array<Row> => {
     })
   }
 
-  rows.push({ case: "gateway", metric: "records/s, 1,000 conns", note: "not implemented (issue #6)", digits: 0 })
-  void GATEWAY_CASE
+  const gatewayRate = spread(s.gateway.map((g) => g.recordsPerSec))
+  if (gatewayRate !== undefined) {
+    rows.push({ case: "gateway", metric: "records/s ACKed, 1,000 conns", processor: gatewayRate, digits: 0 })
+    const cpu = spread(s.gateway.map((g) => g.gatewayCpuUsPerRecord))
+    if (cpu !== undefined) rows.push({ case: "gateway", metric: "CPU µs/record", processor: cpu, digits: 1 })
+  }
   return rows
 }
 

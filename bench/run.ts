@@ -7,7 +7,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { type CeilingSample, runCeiling } from "./cases/ceiling.ts"
 import { type DrainSample, runDrain } from "./cases/drain.ts"
-import { GATEWAY_CASE } from "./cases/gateway.ts"
+import { type GatewaySample, runGatewayCase } from "./cases/gateway.ts"
 import { type LatencySample, runLatency } from "./cases/latency.ts"
 import { CONTENDERS, type Contender } from "./contenders.ts"
 import { type DataSpec, type Dataset, generate } from "./data.ts"
@@ -16,10 +16,10 @@ import { formatSummary, type ProfileSummary, summarize } from "./profile.ts"
 import { fmtInt, fmtNum, mb, say } from "./progress.ts"
 import { buildRows, formatTable, type Samples } from "./report.ts"
 
-type CaseName = "drain" | "latency" | "memory"
+type CaseName = "drain" | "latency" | "memory" | "gateway"
 /** Background CPU (% of all cores) above which a sample is flagged as taken on a busy machine. */
 const NOISY_PCT = 25
-const CASES: ReadonlyArray<CaseName> = ["drain", "latency", "memory"]
+const CASES: ReadonlyArray<CaseName> = ["drain", "latency", "memory", "gateway"]
 type Runner = Contender | "ceiling"
 
 interface Options {
@@ -48,7 +48,7 @@ const HELP = `usage: npm run bench -- [options]
 
   --quick                 small sizes, 1 run (~2 min) instead of the default (~15 min)
   --runs N                runs per case and contender (default 3, quick 1); the table shows median (min–max)
-  --cases a,b             of drain,latency,memory, or none (default all); ${GATEWAY_CASE.name}: not implemented (issue #6)
+  --cases a,b             of drain,latency,memory,gateway, or none (default all); gateway: records/s ACKed to 1,000 simulated devices
   --contenders a,b        of processor,reference,ceiling (default all; ceiling runs in the drain case)
   --entries N             drain: stream entries (default 500000, quick 100000)
   --devices N             drain and latency: distinct devices (default 10000)
@@ -123,7 +123,6 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     if (raw === "none" || raw === "") return []
     const picked = raw.split(",").map((s) => s.trim())
     for (const p of picked) {
-      if (p === GATEWAY_CASE.name) throw new Error(`case ${p}: ${GATEWAY_CASE.description} is not implemented yet`)
       if (!(all as ReadonlyArray<string>).includes(p))
         throw new Error(`--${name}: unknown ${p} (one of ${all.join(",")})`)
     }
@@ -237,7 +236,7 @@ const main = async () => {
     )
   if (memoryData !== undefined) describeData("memory", memoryData)
 
-  const samples: Samples = { drain: [], ceiling: [], latency: [], memory: [] }
+  const samples: Samples = { drain: [], ceiling: [], latency: [], memory: [], gateway: [] }
   const errors: Array<{ readonly label: string; readonly error: string }> = []
   const profiles: Partial<Record<Contender, ProfileSummary>> = {}
 
@@ -267,7 +266,6 @@ const main = async () => {
             memory: data(memoryData),
             latencyWarmupEntries: warmupEntries,
           },
-          cases: { gateway: GATEWAY_CASE },
           table: rows,
           samples,
           profiles,
@@ -372,6 +370,27 @@ const main = async () => {
           },
         )
       }
+    }
+    if (wants("gateway")) {
+      const label = `gateway ${tag}`
+      await attempt(
+        label,
+        () =>
+          runGatewayCase({
+            run,
+            label,
+            logDir,
+            connections: 1000,
+            offeredPerSec: options.quick ? 20_000 : 40_000,
+            durationS: options.quick ? 8 : 20,
+          }),
+        (s: GatewaySample) => {
+          samples.gateway.push(s)
+          say(
+            `  ${label}: ${fmtInt(s.recordsPerSec)} records/s ACKed over ${fmtInt(s.connections)} connections; ${fmtNum(s.gatewayCpuUsPerRecord)} µs CPU/record; stream ${fmtInt(s.streamLength)} ≥ ACKed ${fmtInt(s.recordsAcked)}; peak RSS ${fmtInt(mb(s.peakRssBytes))} MB`,
+          )
+        },
+      )
     }
     if (memoryData !== undefined) {
       for (const contender of rotate(contenders, run - 1)) {
