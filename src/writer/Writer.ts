@@ -1,8 +1,8 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
-import { float8Array as float8, textArray as text } from "../db/arrays.ts"
 import type { Position } from "../domain/Position.ts"
-import { compareByKey, NO_RECEIVED_AT, type PositionColumns, toColumns } from "./positionColumns.ts"
+import { insertPositions } from "./insertPositions.ts"
+import { compareByKey, type PositionColumns, toColumns } from "./positionColumns.ts"
 import { classifySqlError, type PermanentWriteError, TransientWriteError } from "./WriteError.ts"
 
 export interface FailedRecord {
@@ -34,17 +34,7 @@ export class Writer extends Context.Service<
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
 
-        const insert = (c: PositionColumns) =>
-          sql<{ readonly stream_id: string }>`
-            INSERT INTO positions (device_id, ts, lat, lon, altitude, angle, speed, satellites, priority, event_id, attributes, stream_id, received_at)
-            SELECT device_id, to_timestamp(ts_ms / 1000.0), lat, lon, altitude, angle, speed, satellites, priority, event_id, attributes::jsonb, stream_id, to_timestamp(NULLIF(received_ms, ${NO_RECEIVED_AT}) / 1000.0)
-            FROM unnest(
-              ${text(c.deviceId)}, ${float8(c.tsMs)}, ${float8(c.lat)}, ${float8(c.lon)}, ${float8(c.altitude)},
-              ${float8(c.angle)}, ${float8(c.speed)}, ${float8(c.satellites)}, ${float8(c.priority)}, ${float8(c.eventId)},
-              ${text(c.attributes)}, ${text(c.streamId)}, ${float8(c.receivedAtMs)}
-            ) AS u(device_id, ts_ms, lat, lon, altitude, angle, speed, satellites, priority, event_id, attributes, stream_id, received_ms)
-            ON CONFLICT (device_id, ts) DO NOTHING
-            RETURNING stream_id`.pipe(Effect.mapError(classifySqlError))
+        const insert = (c: PositionColumns) => insertPositions(sql, c).pipe(Effect.mapError(classifySqlError))
 
         /** Rows [from, to) of a sorted batch. A data error is narrowed down by halving until the
          * offending rows stand alone: k bad rows cost about 2·k·log2(n) extra statements. */
