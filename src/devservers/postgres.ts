@@ -3,6 +3,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { freePort } from "./ports.ts"
 import { asPostgresUser, isRoot, run } from "./process.ts"
+import { guardWithWatchdog, shellQuote } from "./watchdog.ts"
 
 export interface PostgresServer {
   readonly port: number
@@ -70,6 +71,10 @@ export const startPostgres = async (options: PostgresOptions = {}): Promise<Post
     })
   }
   await start()
+  const [stopCommand, stopArgs] = asPostgresUser(Path.join(bin, "pg_ctl"), ["stop", "-m", "immediate", "-D", dataDir])
+  const watchdog = guardWithWatchdog(
+    `${[stopCommand, ...stopArgs].map(shellQuote).join(" ")} >/dev/null 2>&1; rm -rf ${shellQuote(dir)}`,
+  )
   const database = options.database ?? "telemetry"
   await pg("createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", database])
   return {
@@ -81,6 +86,7 @@ export const startPostgres = async (options: PostgresOptions = {}): Promise<Post
     destroy: async () => {
       await stop()
       Fs.rmSync(dir, { recursive: true, force: true })
+      watchdog.cancel()
     },
   }
 }

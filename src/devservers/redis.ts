@@ -3,6 +3,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { freePort, waitForPort } from "./ports.ts"
+import { guardWithWatchdog, shellQuote } from "./watchdog.ts"
 
 export interface RedisServer {
   readonly port: number
@@ -42,6 +43,8 @@ export const startRedis = async (options: RedisOptions = {}): Promise<RedisServe
       "noeviction",
       "--logfile",
       Path.join(dir, "redis.log"),
+      "--pidfile",
+      Path.join(dir, "redis.pid"),
     ]
     const spawned = ChildProcess.spawn("redis-server", args, { stdio: "ignore" })
     child = spawned
@@ -62,6 +65,9 @@ export const startRedis = async (options: RedisOptions = {}): Promise<RedisServe
     })
   }
   await start()
+  // The pid changes across stop/start: the watchdog reads the current one from the pid file.
+  const pidFile = shellQuote(Path.join(dir, "redis.pid"))
+  const watchdog = guardWithWatchdog(`kill "$(cat ${pidFile})" 2>/dev/null; sleep 1; rm -rf ${shellQuote(dir)}`)
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -71,6 +77,7 @@ export const startRedis = async (options: RedisOptions = {}): Promise<RedisServe
     destroy: async () => {
       await stop()
       Fs.rmSync(dir, { recursive: true, force: true })
+      watchdog.cancel()
     },
   }
 }
