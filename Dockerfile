@@ -6,7 +6,10 @@
 FROM node:24-alpine AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# Some npm 11 releases write lock files without other platforms' optional packages and then refuse
+# them in `npm ci`; `npm install --no-save` installs the same locked versions (scripts/setup.sh does
+# the same).
+RUN npm ci --no-audit --no-fund || npm install --no-save --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
@@ -16,7 +19,8 @@ FROM node:24-alpine AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN (npm ci --omit=dev --no-audit --no-fund || npm install --no-save --omit=dev --no-audit --no-fund) \
+  && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The migrator reads ../../migrations relative to dist/migrator/, i.e. /app/migrations.
 COPY migrations ./migrations
