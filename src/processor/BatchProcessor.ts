@@ -1,5 +1,5 @@
 import { Context, Duration, Effect, Fiber, Layer, Metric, Schedule } from "effect"
-import { Consumer, type ConsumerError, type DeadLetter } from "../consumer/Consumer.ts"
+import { Consumer, type DeadLetter } from "../consumer/Consumer.ts"
 import { type ReadEntry, withFields } from "../consumer/replies.ts"
 import { Decoder } from "../decoder/Decoder.ts"
 import type { StreamEntry } from "../domain/StreamEntry.ts"
@@ -54,16 +54,7 @@ export class BatchProcessor extends Context.Service<
         const writer = yield* Writer
         const recovery = yield* GroupRecovery
 
-        /** Redis calls that must happen: retried through outages, and through a lost group (after
-         * recreating it, an ack of an entry the new group never delivered is a harmless no-op). */
-        const redisMust = <A>(operation: string, effect: Effect.Effect<A, ConsumerError>) =>
-          retryTransient(
-            "redis",
-            operation,
-            effect.pipe(
-              Effect.catchTag("GroupMissing", (missing) => recovery.recover.pipe(Effect.andThen(Effect.fail(missing)))),
-            ),
-          )
+        const redisMust = recovery.resilient
 
         /** Keeps a slow batch's entries from looking idle, so no peer claims them mid-write. */
         const keepClaimed = (ids: ReadonlyArray<string>) =>

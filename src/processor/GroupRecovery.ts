@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, Metric } from "effect"
-import { Consumer, type CursorLost } from "../consumer/Consumer.ts"
+import { Consumer, type ConsumerError, type CursorLost } from "../consumer/Consumer.ts"
 import * as M from "../metrics/processorMetrics.ts"
 import { Checkpoints } from "./Checkpoints.ts"
 import { retryTransient } from "./retry.ts"
@@ -18,6 +18,9 @@ export class GroupRecovery extends Context.Service<
     readonly checkCursor: Effect.Effect<void>
     /** Logs, counts and records a loss found by `Consumer.readNew`. */
     readonly report: (lost: CursorLost) => Effect.Effect<void>
+    /** A Redis call that must happen: retried through outages and through a lost group (after the
+     * group is recreated, an ack of an entry the new group never delivered is a harmless no-op). */
+    readonly resilient: <A>(operation: string, effect: Effect.Effect<A, ConsumerError>) => Effect.Effect<A>
   }
 >()("telemetry/processor/GroupRecovery") {
   static readonly layer = Layer.effect(
@@ -72,7 +75,14 @@ export class GroupRecovery extends Context.Service<
         yield* checkCursor
       })
 
-      return GroupRecovery.of({ recover, checkCursor, report })
+      const resilient = <A>(operation: string, effect: Effect.Effect<A, ConsumerError>) =>
+        retryTransient(
+          "redis",
+          operation,
+          effect.pipe(Effect.catchTag("GroupMissing", (missing) => recover.pipe(Effect.andThen(Effect.fail(missing))))),
+        )
+
+      return GroupRecovery.of({ recover, checkCursor, report, resilient })
     }),
   )
 }

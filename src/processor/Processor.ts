@@ -1,5 +1,5 @@
 import { Deferred, Duration, Effect, Metric, Schedule, Stream } from "effect"
-import { Consumer, type ConsumerError } from "../consumer/Consumer.ts"
+import { Consumer } from "../consumer/Consumer.ts"
 import type { ReadEntry } from "../consumer/replies.ts"
 import * as M from "../metrics/processorMetrics.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
@@ -57,15 +57,7 @@ export const runProcessor = (options: ProcessorOptions) =>
     }
     yield* recovery.recover
 
-    /** Redis failures while reading: a lost group is recreated, anything else waits and retries. */
-    const resilient = <A>(operation: string, effect: Effect.Effect<A, ConsumerError>) =>
-      retryTransient(
-        "redis",
-        operation,
-        effect.pipe(
-          Effect.catchTag("GroupMissing", (missing) => recovery.recover.pipe(Effect.andThen(Effect.fail(missing)))),
-        ),
-      )
+    const resilient = recovery.resilient
 
     const withDeliveries = (source: Batch["source"], entries: Array<ReadEntry>) => {
       const first = entries[0]

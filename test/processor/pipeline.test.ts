@@ -52,17 +52,29 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
       const redis = redisFor(settings)
       const writer = controllableWriter()
       writer.control.failing = true
+      // All ten are in the stream before the processor starts, so they arrive as one batch.
+      yield* Effect.promise(async () => {
+        const pipeline = redis.pipeline()
+        for (let i = 0; i < 10; i++) pipeline.call("XADD", stream, "*", ...entryFields(validPayload(`d${i}`, 1000 + i)))
+        await pipeline.exec()
+      })
       const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer.layer)))
       yield* Effect.promise(async () => {
-        for (let i = 0; i < 10; i++)
-          await redis.call("XADD", stream, "*", ...entryFields(validPayload(`d${i}`, 1000 + i)))
         // The failing batch is retried in place: several attempts, and every entry still pending.
         await eventually(async () => writer.calls.length >= 3, "three write attempts")
         expect(await pendingCount(redis, stream, "processor")).toBe(10)
         expect(writer.written).toEqual([])
         writer.control.failing = false
         await eventually(async () => (await pendingCount(redis, stream, "processor")) === 0, "pending 0")
-      })
+      }).pipe(
+        // A failed expectation must not leave the in-flight batch retrying forever under the
+        // test's interruption (batches are uninterruptible by design).
+        Effect.ensuring(
+          Effect.sync(() => {
+            writer.control.failing = false
+          }),
+        ),
+      )
       expect(writer.written.map((p) => p.deviceId).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `d${i}`).sort())
       yield* Fiber.interrupt(run)
       redis.disconnect()
