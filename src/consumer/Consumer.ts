@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, Result, Schema } from "effect"
-import { fieldsToRecord, type StreamEntry } from "../domain/StreamEntry.ts"
+import type { StreamEntry } from "../domain/StreamEntry.ts"
 import { previousStreamId } from "../domain/StreamId.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
 import { RedisError } from "../redis/RedisError.ts"
@@ -89,8 +89,9 @@ export class Consumer extends Context.Service<
     readonly options: ConsumerOptions
     /** Creates the group at `startId` ("0": the whole stream) unless it exists. True if created. */
     readonly ensureGroup: (startId: string) => Effect.Effect<boolean, RedisError>
-    /** XREADGROUP: ">" takes new entries; an id re-reads this consumer's pending entries after it. */
-    readonly read: (cursor: string, count: number, blockMs: number) => Effect.Effect<Array<ReadEntry>, ConsumerError>
+    /** This consumer's own pending entries after `afterId` ("0": from the start), without blocking:
+     * what it was given before a restart and never acknowledged. */
+    readonly readPending: (afterId: string, count: number) => Effect.Effect<Array<ReadEntry>, ConsumerError>
     readonly ack: (ids: ReadonlyArray<string>) => Effect.Effect<number, ConsumerError>
     /** XAUTOCLAIM entries idle at least `minIdleMs`, from `start`. */
     readonly claim: (minIdleMs: number, start: string, count: number) => Effect.Effect<AutoClaimReply, ConsumerError>
@@ -136,15 +137,9 @@ export class Consumer extends Context.Service<
             ),
           )
 
-        const read = (cursor: string, count: number, blockMs: number) =>
+        const readPending = (afterId: string, count: number) =>
           redis.blocking
-            .call(
-              "XREADGROUP",
-              // BLOCK only for new entries: a re-read of pending ones must answer at once.
-              cursor === ">"
-                ? ["GROUP", group, consumer, "COUNT", count, "BLOCK", blockMs, "STREAMS", stream, cursor]
-                : ["GROUP", group, consumer, "COUNT", count, "STREAMS", stream, cursor],
-            )
+            .call("XREADGROUP", ["GROUP", group, consumer, "COUNT", count, "STREAMS", stream, afterId])
             .pipe(
               Effect.catch(toGroupMissing("XREADGROUP")),
               Effect.flatMap((reply) => unexpected("XREADGROUP", () => parseReadGroup(reply))),
@@ -358,7 +353,7 @@ export class Consumer extends Context.Service<
         return Consumer.of({
           options,
           ensureGroup,
-          read,
+          readPending,
           ack,
           claim,
           touch,
@@ -376,5 +371,3 @@ export class Consumer extends Context.Service<
       }),
     )
 }
-
-export const describeEntry = (entry: StreamEntry) => ({ id: entry.id, fields: fieldsToRecord(entry.fields) })

@@ -74,7 +74,7 @@ export const runProcessor = (options: ProcessorOptions) =>
       heartbeat.beat()
       const cursor = pendingCursor
       if (cursor !== undefined) {
-        return resilient("XREADGROUP pending", consumer.read(cursor, options.readCount, 0)).pipe(
+        return resilient("XREADGROUP pending", consumer.readPending(cursor, options.readCount)).pipe(
           Effect.flatMap((entries) => {
             const last = entries.at(-1)
             if (last === undefined) {

@@ -3,7 +3,7 @@ import { SqlClient } from "effect/sql"
 import type { Position } from "../domain/Position.ts"
 import { insertPositions } from "./insertPositions.ts"
 import { compareByKey, type PositionColumns, toColumns } from "./positionColumns.ts"
-import { classifySqlError, type PermanentWriteError, TransientWriteError } from "./WriteError.ts"
+import { classifySqlError, type PermanentWriteError, type TransientWriteError } from "./WriteError.ts"
 
 export interface FailedRecord {
   readonly position: Position
@@ -82,6 +82,4 @@ export class Writer extends Context.Service<
   static readonly layerTest = (
     behaviour: (positions: ReadonlyArray<Position>) => Effect.Effect<WriteReport, TransientWriteError>,
   ) => Layer.succeed(Writer, Writer.of({ write: behaviour }))
-
-  static readonly transient = (reason: string) => new TransientWriteError({ reason })
 }

@@ -61,7 +61,7 @@ export const seedDlq = (
     for (const fields of fieldSets) {
       ids.push(String(yield* redis.commands.call("XADD", [streams.stream, "*", ...fields])))
     }
-    const read = yield* consumer.read(">", fieldSets.length, 0)
+    const { entries: read } = yield* consumer.readNew(fieldSets.length, 0)
     const letters: Array<DeadLetter> = read.map((entry) => ({
       entry: { id: entry.id, fields: entry.fields ?? [] },
       errorTag,
