@@ -10,30 +10,22 @@ import {
   type UdpAvlDatagram,
 } from "../../src/gateway/codec/index.ts"
 import { toEntry, toPayloadJson } from "../../src/gateway/toEntry.ts"
+import { record as fixtureRecord, IMEI } from "./codec/fixtures.ts"
 import { fromHex, loadVectors } from "./codec/vectors.ts"
 
-const IMEI = "356307042441013"
-
-const record = (overrides: Partial<AvlRecord> = {}): AvlRecord => ({
-  timestampMs: 1_700_000_000_123,
-  priority: 1,
-  longitude: 252_560_283,
-  latitude: -546_674_250,
-  altitude: -12,
-  angle: 248,
-  satellites: 11,
-  speed: 87,
-  eventIoId: 239,
-  io: [
-    { id: 239, width: 1, value: 1 },
-    { id: 66, width: 2, value: 12_345 },
-    { id: 241, width: 4, value: 4_294_967_295 },
-    { id: 16, width: 8, value: 9_007_199_254_740_991n },
-    { id: 78, width: 8, value: 0xfedc_ba98_7654_3210n },
-    { id: 385, width: "x", bytes: Uint8Array.of(1, 2, 3, 250) },
-  ],
-  ...overrides,
-})
+/** The shared fixture record with the widest IO set: values at each width's edge, and bytes. */
+const record = (overrides: Partial<AvlRecord> = {}): AvlRecord =>
+  fixtureRecord({
+    io: [
+      { id: 239, width: 1, value: 1 },
+      { id: 66, width: 2, value: 12_345 },
+      { id: 241, width: 4, value: 4_294_967_295 },
+      { id: 16, width: 8, value: 9_007_199_254_740_991n },
+      { id: 78, width: 8, value: 0xfedc_ba98_7654_3210n },
+      { id: 385, width: "x", bytes: Uint8Array.of(1, 2, 3, 250) },
+    ],
+    ...overrides,
+  })
 
 describe("toEntry", () => {
   it("writes the SPEC §5 fields, in order", () => {

@@ -11,6 +11,7 @@ import { ProcessorSettings } from "../../src/config/AppConfig.ts"
 import { freePort, type PostgresServer, startPostgres } from "../../src/devservers/index.ts"
 import type { ControlResult } from "../../src/ops/control.ts"
 import type { DlqPage, DlqReplayReport, LagReport } from "../../src/ops/Ops.ts"
+import { validPayload } from "../support/entries.ts"
 import { eventually, parsePrometheus, processorWithOps } from "./harness.ts"
 
 /**
@@ -29,20 +30,7 @@ let base = ""
 let processor: Fiber.Fiber<unknown, unknown>
 let sequence = 0
 
-const payload = (deviceId: string, ts: number) =>
-  JSON.stringify({
-    device_id: deviceId,
-    ts,
-    lat: 54.1,
-    lon: 25.3,
-    altitude: 120,
-    angle: 90,
-    speed: 50,
-    satellites: 9,
-    priority: 1,
-    event_id: 0,
-    attributes: { "21": 3 },
-  })
+const payload = (deviceId: string, ts: number) => JSON.stringify(validPayload(deviceId, ts))
 
 /** A valid entry at a fresh timestamp, so every one is a new row. */
 const entry = (deviceId: string) => [

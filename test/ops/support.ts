@@ -3,6 +3,7 @@ import { Redis } from "ioredis"
 import { inject } from "vitest"
 import { Consumer, type DeadLetter } from "../../src/consumer/Consumer.ts"
 import { RedisClient } from "../../src/redis/RedisClient.ts"
+import { validPayload } from "../support/entries.ts"
 
 let keys = 0
 
@@ -28,20 +29,7 @@ export const envFor = (streams: ReturnType<typeof freshStreams>, extra: Record<s
     }),
   )
 
-export const examplePayload = (deviceId: string, ts: number) =>
-  JSON.stringify({
-    device_id: deviceId,
-    ts,
-    lat: 54.1,
-    lon: 25.3,
-    altitude: 120,
-    angle: 90,
-    speed: 50,
-    satellites: 9,
-    priority: 1,
-    event_id: 0,
-    attributes: { "21": 3 },
-  })
+export const examplePayload = (deviceId: string, ts: number) => JSON.stringify(validPayload(deviceId, ts))
 
 /**
  * Dead-letters `fieldSets` the way the processor does: XADD to the stream, read them into the
