@@ -19,6 +19,7 @@ import {
   udpAckFor,
 } from "../../src/gateway/codec/index.ts"
 import { toEntry } from "../../src/gateway/toEntry.ts"
+import { freshRecord } from "./codec/fixtures.ts"
 import { eventually, payloadOf, readStream, startGateway, TestDevice, UdpDevice } from "./harness.ts"
 
 const IMEI = "356307042441013"
@@ -37,30 +38,7 @@ afterAll(async () => {
   await server.destroy()
 })
 
-let clock = 1_700_000_000_000
-const nextTs = (): number => {
-  clock += 1_000
-  return clock
-}
-/** A record with a fresh timestamp (the processor keys positions by device and ts). */
-const record = (overrides: Partial<AvlRecord> = {}): AvlRecord => ({
-  timestampMs: nextTs(),
-  priority: 0,
-  longitude: 252_797_520,
-  latitude: 546_871_570,
-  altitude: 112,
-  angle: 271,
-  satellites: 11,
-  speed: 46,
-  eventIoId: 0,
-  io: [
-    { id: 239, width: 1, value: 1 },
-    { id: 66, width: 2, value: 12_845 },
-    { id: 16, width: 4, value: 1_234_567 },
-    { id: 11, width: 8, value: 8_937_204_016_201_234_567n },
-  ],
-  ...overrides,
-})
+const record = freshRecord
 
 const login = (port: number, imei = IMEI) => TestDevice.login(port, imei, encodeImei)
 

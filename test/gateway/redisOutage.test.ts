@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Redis } from "ioredis"
 import { type RedisServer, startRedis } from "../../src/devservers/index.ts"
-import {
-  type AvlRecord,
-  CODEC_8E,
-  encodeImei,
-  encodeTcpAvl,
-  encodeUdpAvl,
-  toHex,
-  udpAckFor,
-} from "../../src/gateway/codec/index.ts"
+import { CODEC_8E, encodeImei, encodeTcpAvl, encodeUdpAvl, toHex, udpAckFor } from "../../src/gateway/codec/index.ts"
+import { freshRecord } from "./codec/fixtures.ts"
 import { eventually, payloadOf, readStream, startGateway, TestDevice, UdpDevice } from "./harness.ts"
 
 /* Its own Redis: this file stops and restarts it. */
@@ -30,23 +23,7 @@ afterAll(async () => {
 })
 
 const IMEI = "356307042441013"
-let clock = 1_710_000_000_000
-const nextTs = (): number => {
-  clock += 1_000
-  return clock
-}
-const record = (): AvlRecord => ({
-  timestampMs: nextTs(),
-  priority: 0,
-  longitude: 252_797_520,
-  latitude: 546_871_570,
-  altitude: 112,
-  angle: 271,
-  satellites: 11,
-  speed: 46,
-  eventIoId: 0,
-  io: [{ id: 239, width: 1, value: 1 }],
-})
+const record = () => freshRecord()
 
 /** What a device does until its packet is ACKed: (re)connect, log in, send, wait; retry on failure. */
 const deliver = async (port: number, packet: Uint8Array, expected: number): Promise<number> => {

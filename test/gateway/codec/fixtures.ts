@@ -21,6 +21,14 @@ export const record = (overrides: Partial<AvlRecord> = {}): AvlRecord => ({
   ...overrides,
 })
 
+let clock = 1_700_000_000_000
+
+/** The fixture record at a fresh timestamp: positions are keyed by (device, ts), so each is new. */
+export const freshRecord = (overrides: Partial<AvlRecord> = {}): AvlRecord => {
+  clock += 1_000
+  return record({ timestampMs: clock, ...overrides })
+}
+
 /** Rewrites the CRC of a TCP AVL/message frame after a test edits its data field. */
 export const withCrc = (frame: Uint8Array): Uint8Array => {
   const out = Uint8Array.from(frame)
