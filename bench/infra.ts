@@ -1,7 +1,7 @@
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { PgClient } from "@effect/sql-pg"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { type Effect, ManagedRuntime, Redacted } from "effect"
 import type { SqlClient } from "effect/sql"
 import { Redis } from "ioredis"
@@ -255,6 +255,18 @@ export const groupState = async (redis: Redis): Promise<GroupState> => {
     }
   }
   return { exists: false, entriesRead: 0, lag: null, pending: 0 }
+}
+
+/** Redis commands run since the last `CONFIG RESETSTAT`, by name (lower case), from INFO commandstats:
+ * how many round trips a contender spends per entry, not only how much CPU. */
+export const redisCommandCalls = async (redis: Redis): Promise<Record<string, number>> => {
+  const info = String(await redis.call("INFO", "commandstats"))
+  const calls: Record<string, number> = {}
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    const [, name, count] = match
+    if (name !== undefined && count !== undefined) calls[name] = Number(count)
+  }
+  return calls
 }
 
 // ---------------------------------------------------------------------------------------------

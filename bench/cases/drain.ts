@@ -12,6 +12,7 @@ import {
   insertedRowsApprox,
   type Proc,
   preload,
+  redisCommandCalls,
   type ServerCpu,
   serverCpuMs,
   sleep,
@@ -45,6 +46,8 @@ export interface DrainSample {
   readonly backgroundCpuPct: number
   readonly walBytes: number
   readonly checkpoints: number
+  /** Redis commands the contender (and the bench's 10 ms XINFO poll) ran during the drain, by name. */
+  readonly redisCalls: Readonly<Record<string, number>>
   readonly log: string
 }
 
@@ -93,6 +96,7 @@ export const runDrain = async (o: DrainOptions): Promise<DrainSample> => {
     const loaded = await preload(producer, o.data)
     await aofSettled(producer)
     const background = await backgroundCpuPct()
+    await producer.call("CONFIG", "RESETSTAT")
     const walBefore = await walStats(servers.db)
     const launchOptions: LaunchOptions = {
       servers,
@@ -156,6 +160,7 @@ export const runDrain = async (o: DrainOptions): Promise<DrainSample> => {
     const cpuMs = running.cpuMs() - cpuAtFirstRead
     const serversAtDone = serverCpuMs(servers)
     const peakRssBytes = running.peakRss()
+    const redisCalls = await redisCommandCalls(observer)
     const walAfter = await walStats(servers.db)
     const rows = await countRows(servers.db)
     const stopped = await running.stop()
@@ -186,6 +191,7 @@ export const runDrain = async (o: DrainOptions): Promise<DrainSample> => {
       backgroundCpuPct: background,
       walBytes: walAfter.lsnBytes - walBefore.lsnBytes,
       checkpoints: walAfter.checkpoints - walBefore.checkpoints,
+      redisCalls,
       log: running.logFile,
     }
   } finally {

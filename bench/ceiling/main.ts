@@ -7,7 +7,7 @@
  *
  * Environment: POSTGRES_URL, BENCH_DATA (a JSON DataSpec), CEILING_CONNECTIONS, CEILING_BATCH.
  */
-import { PgClient } from "@effect/sql-pg"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { Effect, Redacted } from "effect"
 import { type DataSpec, generate } from "../data.ts"
 import { type Columns, insertColumns, payloadToRow, type Row, toSortedColumns } from "../sql.ts"

@@ -10,7 +10,7 @@
  * processor (POSTGRES_URL, REDIS_URL, REDIS_TELEMETRY_STREAM, REDIS_CONSUMER_GROUP,
  * REDIS_CONSUMER_NAME, READ_COUNT, READ_BLOCK_MS). SIGTERM: finish the current batch, exit 0.
  */
-import { PgClient } from "@effect/sql-pg"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { ManagedRuntime, Redacted } from "effect"
 import { Redis } from "ioredis"
 import { insertColumns, payloadToRow, type Row, toSortedColumns } from "../sql.ts"

@@ -1,4 +1,4 @@
-import { PgClient } from "@effect/sql-pg"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { Duration, Effect, Layer, type Redacted } from "effect"
 import { PostgresSettings } from "../config/AppConfig.ts"
 

@@ -1,4 +1,4 @@
-import { PgTypes } from "@effect/sql-pg"
+import * as PgTypes from "@effect/sql-pg/PgTypes"
 import { Result } from "effect"
 
 /** Array parameters with an explicit element type. Left to inference, the driver types a JS number

@@ -1,5 +1,5 @@
-import { NodeServices } from "@effect/platform-node"
-import { PgClient } from "@effect/sql-pg"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Console, Effect, Exit, Fiber, Layer, Option, Redacted, References } from "effect"
 import { Command } from "effect/cli"

@@ -1,4 +1,4 @@
-import { NodeServices } from "@effect/platform-node"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Console, Effect, Exit, Layer, Redacted } from "effect"
 import { Command } from "effect/cli"
