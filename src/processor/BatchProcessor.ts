@@ -2,6 +2,7 @@ import { Context, Duration, Effect, Fiber, Layer, Metric, Schedule } from "effec
 import { Consumer, type DeadLetter } from "../consumer/Consumer.ts"
 import { type ReadEntry, withFields } from "../consumer/replies.ts"
 import { Decoder } from "../decoder/Decoder.ts"
+import type { Position } from "../domain/Position.ts"
 import type { StreamEntry } from "../domain/StreamEntry.ts"
 import { streamIdTimeMs } from "../domain/StreamId.ts"
 import * as M from "../metrics/processorMetrics.ts"
@@ -38,9 +39,26 @@ export interface BatchProcessorOptions {
  * rejected by PostgreSQL) go to the DLQ with the reason. Nothing is acknowledged that was not
  * written or dead-lettered.
  */
+/** A batch after the steps that need neither PostgreSQL nor the device state: entries sorted into
+ * decoded positions and dead letters. */
+export interface PreparedBatch {
+  readonly batch: Batch
+  readonly positions: ReadonlyArray<Position>
+  readonly letters: Array<DeadLetter>
+  readonly deleted: number
+  /** A permanent failure of one entry, by id: to the DLQ with its reason. */
+  readonly reject: (entryId: string, errorTag: string, errorMessage: string) => void
+}
+
 export class BatchProcessor extends Context.Service<
   BatchProcessor,
   {
+    /** Everything before the device state and the write: the read loop runs it for the next batch
+     * while earlier batches are being written, so PostgreSQL is not kept waiting on decoding. */
+    readonly prepare: (batch: Batch) => Effect.Effect<PreparedBatch>
+    /** State, write, dead letters, acknowledgement. */
+    readonly commit: (prepared: PreparedBatch) => Effect.Effect<BatchOutcome>
+    /** prepare, then commit. */
     readonly process: (batch: Batch) => Effect.Effect<BatchOutcome>
   }
 >()("telemetry/processor/BatchProcessor") {
@@ -65,7 +83,7 @@ export class BatchProcessor extends Context.Service<
             Effect.interruptible,
           )
 
-        const process = Effect.fnUntraced(function* (batch: Batch) {
+        const prepare = Effect.fnUntraced(function* (batch: Batch) {
           const { present, deleted } = withFields(batch.entries)
           yield* Metric.update(M.recordsRead, batch.entries.length)
           if (deleted.length > 0) {
@@ -113,7 +131,11 @@ export class BatchProcessor extends Context.Service<
             yield* Metric.update(M.decodedError, failures.length)
             for (const failure of failures) reject(failure.entryId, failure._tag, failure.reason)
           }
+          return { batch, positions, letters, deleted: deleted.length, reject } satisfies PreparedBatch
+        })
 
+        const commit = Effect.fnUntraced(function* (prepared: PreparedBatch) {
+          const { batch, positions, letters, reject } = prepared
           let inserted = 0
           let duplicate = 0
           const ackIds: Array<string> = []
@@ -169,10 +191,14 @@ export class BatchProcessor extends Context.Service<
               deadLettered,
             }),
           )
-          return { inserted, duplicate, deadLettered, deleted: deleted.length }
+          return { inserted, duplicate, deadLettered, deleted: prepared.deleted }
         })
 
-        return BatchProcessor.of({ process })
+        return BatchProcessor.of({
+          prepare,
+          commit,
+          process: (batch) => Effect.flatMap(prepare(batch), commit),
+        })
       }),
     )
 }

@@ -95,9 +95,15 @@ export const runProcessor = (options: ProcessorOptions) =>
       )
     })
 
+    // The reader stays one prepared batch ahead of the writers, so that a writer that finishes
+    // finds its next batch read and decoded, and PostgreSQL always has `writeConcurrency`
+    // statements to work on. A prepared batch not yet written when the loop is interrupted stays
+    // pending in the group and is re-read on start.
     const readLoop = Stream.fromEffectRepeat(nextBatch).pipe(
       Stream.filter((batch) => batch.entries.length > 0),
-      Stream.mapEffect((batch) => Effect.uninterruptible(processor.process(batch)), {
+      Stream.mapEffect(processor.prepare),
+      Stream.buffer({ capacity: 1 }),
+      Stream.mapEffect((prepared) => Effect.uninterruptible(processor.commit(prepared)), {
         concurrency: options.writeConcurrency,
         unordered: true,
       }),
