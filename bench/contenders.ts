@@ -1,3 +1,4 @@
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { CONSUMER, fileSafe, type Proc, type Servers, spawnProc } from "./infra.ts"
 
@@ -18,10 +19,19 @@ export interface LaunchOptions {
   readonly cpuProfDir?: string
 }
 
+/** The NODE_OPTIONS the image runs every role with (the Dockerfile's `ENV NODE_OPTIONS=…`), so the
+ * processor is measured as it runs in production. */
+export const imageNodeOptions = (dockerfile = "Dockerfile"): string => {
+  const match = /^ENV\s+NODE_OPTIONS="([^"]*)"/m.exec(Fs.readFileSync(dockerfile, "utf8"))
+  if (match?.[1] === undefined) throw new Error(`${dockerfile} sets no ENV NODE_OPTIONS="…"`)
+  return match[1]
+}
+
 /** Starts a contender the way its users start it: `node dist/main.js processor` with the settings
- * in the environment (migrations already applied by `node dist/main.js migrate`), or the reference
- * with the same variables. */
+ * in the environment (migrations already applied by `node dist/main.js migrate`) and the image's
+ * NODE_OPTIONS, or the reference with the same variables and plain `node`. */
 export const launch = (contender: Contender, o: LaunchOptions): Proc => {
+  const nodeOptions = contender === "processor" ? { NODE_OPTIONS: imageNodeOptions() } : {}
   const redis = o.servers.redis
   if (redis === undefined) throw new Error("a contender needs Redis")
   const env: NodeJS.ProcessEnv = {
@@ -36,6 +46,7 @@ export const launch = (contender: Contender, o: LaunchOptions): Proc => {
     LOG_LEVEL: "warn",
     LOG_FORMAT: "json",
     HTTP_PORT: String(o.httpPort),
+    ...nodeOptions,
     ...(contender === "processor" ? o.processorEnv : {}),
   }
   const profile = o.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`]

@@ -1,7 +1,9 @@
+import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Scope } from "effect"
+import { imageNodeOptions } from "../../bench/contenders.ts"
 import { freePort } from "../../src/devservers/index.ts"
 import { HttpLive } from "../../src/http/HttpLive.ts"
 import { parseYaml, parseYamlDocuments, type Yaml } from "./yaml.ts"
@@ -366,6 +368,25 @@ describe("Dockerfile and .dockerignore", () => {
     const healthcheck = runtime.find((l) => l.startsWith("HEALTHCHECK "))
     expect(healthcheck).toMatch(/CMD wget .*\/healthz/)
     await expectServed("/healthz", "HEALTHCHECK")
+  })
+
+  it("sets NODE_OPTIONS that node accepts there, which the bench reads and nothing overrides", () => {
+    const options = imageNodeOptions(Path.join(root, "Dockerfile"))
+    expect(runtime).toContain(`ENV NODE_OPTIONS="${options}"`)
+    expect(options).toMatch(/--max-semi-space-size=\d+/)
+    // Some V8 flags are refused in NODE_OPTIONS, which would stop every role at start.
+    const started = ChildProcess.spawnSync(process.execPath, ["-e", "process.stdout.write('up')"], {
+      env: { ...process.env, NODE_OPTIONS: options },
+      encoding: "utf8",
+    })
+    expect(started.stderr).toBe("")
+    expect(started.stdout).toBe("up")
+    for (const file of [
+      "docker-compose.yml",
+      ...Fs.readdirSync(Path.join(root, "deploy/k8s")).map((f) => `deploy/k8s/${f}`),
+    ]) {
+      expect(read(file), file).not.toContain("NODE_OPTIONS")
+    }
   })
 
   it("keeps tests, dependencies, build output and VCS data out of the build context", () => {
