@@ -1,6 +1,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import type { Position } from "../domain/Position.ts"
-import { type DeviceState, fromStored, type LastFix, observe } from "./DeviceState.ts"
+import type { DeviceState, LastFix } from "./DeviceState.ts"
+import { DeviceTable } from "./DeviceTable.ts"
 
 export class StateLoadError extends Schema.TaggedError<StateLoadError>()("StateLoadError", {
   reason: Schema.String,
@@ -22,8 +23,7 @@ export interface StateStats {
   readonly evictions: number
 }
 
-/** Per-device state, bounded by an LRU of `maxDevices`. A Map keeps insertion order, so deleting
- * and re-inserting a key on use makes its first key the least recently used. */
+/** Per-device state, bounded by an LRU of `maxDevices` (a DeviceTable). */
 export class StateStore extends Context.Service<
   StateStore,
   {
@@ -40,49 +40,32 @@ export class StateStore extends Context.Service<
       StateStore,
       Effect.gen(function* () {
         const loader = yield* StateLoader
-        const devices = new Map<string, DeviceState>()
-        let evictions = 0
+        const table = new DeviceTable(options.maxDevices)
         let batch = 0
-
-        const touch = (deviceId: string, state: DeviceState) => {
-          if (state.touchedInBatch === batch) return
-          state.touchedInBatch = batch
-          devices.delete(deviceId)
-          devices.set(deviceId, state)
-          if (devices.size > options.maxDevices) {
-            const oldest = devices.keys().next()
-            if (oldest.done !== true) {
-              devices.delete(oldest.value)
-              evictions++
-            }
-          }
-        }
 
         const observeBatch = Effect.fnUntraced(function* (positions: ReadonlyArray<Position>) {
           batch++
           let cold: Set<string> | undefined
           for (const p of positions) {
-            if (!devices.has(p.deviceId)) {
+            if (!table.has(p.deviceId)) {
               cold ??= new Set()
               cold.add(p.deviceId)
             }
           }
-          const stored = cold === undefined ? undefined : yield* loader.load([...cold])
-          if (stored !== undefined) {
-            for (const [deviceId, position] of stored) {
-              if (!devices.has(deviceId)) touch(deviceId, fromStored(position))
+          if (cold !== undefined) {
+            const stored = yield* loader.load([...cold])
+            for (const [deviceId, fix] of stored) {
+              if (!table.has(deviceId)) table.add(deviceId, fix)
             }
           }
-          for (const p of positions) touch(p.deviceId, observe(devices.get(p.deviceId), p))
+          for (const p of positions) table.observe(p.deviceId, p, batch)
         })
 
         return StateStore.of({
           observeBatch,
-          get: (deviceId) => devices.get(deviceId),
-          forget: (deviceId) => {
-            devices.delete(deviceId)
-          },
-          stats: () => ({ size: devices.size, evictions }),
+          get: (deviceId) => table.get(deviceId),
+          forget: (deviceId) => table.delete(deviceId),
+          stats: () => ({ size: table.size, evictions: table.evictions }),
         })
       }),
     )

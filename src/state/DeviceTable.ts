@@ -1,0 +1,198 @@
+import type { Position } from "../domain/Position.ts"
+import type { DeviceState, LastFix } from "./DeviceState.ts"
+
+// One row of numbers per device, at `slot * STRIDE`.
+const TS = 0
+const LAT = 1
+const LON = 2
+const ALTITUDE = 3
+const ANGLE = 4
+const SPEED = 5
+const SATELLITES = 6
+const LAST_SEEN = 7
+const RECORDS = 8
+const OUT_OF_ORDER = 9
+const TOUCHED_IN_BATCH = 10
+const STRIDE = 11
+
+const NONE = -1
+const INITIAL_CAPACITY = 1024
+
+/**
+ * The state of up to `maxDevices` devices in flat typed arrays, least recently used first out.
+ * Objects per device (a Map entry, a state object and its boxed numbers) cost ~350 bytes and
+ * garbage on every update; a slot costs ~140 (the Map entry and the id string included) and an
+ * update writes numbers in place. Recency is an intrusive doubly linked list over the slots, so a
+ * touch is four index writes instead of a Map delete and re-insert.
+ */
+export class DeviceTable {
+  private readonly slots = new Map<string, number>()
+  private ids: Array<string> = []
+  private values: Float64Array
+  private prev: Int32Array
+  private next: Int32Array
+  /** Most and least recently used slots. */
+  private newest = NONE
+  private oldest = NONE
+  private readonly free: Array<number> = []
+  private used = 0
+  evictions = 0
+  readonly maxDevices: number
+
+  constructor(maxDevices: number) {
+    this.maxDevices = maxDevices
+    const capacity = Math.min(maxDevices, INITIAL_CAPACITY)
+    this.values = new Float64Array(capacity * STRIDE)
+    this.prev = new Int32Array(capacity)
+    this.next = new Int32Array(capacity)
+  }
+
+  get size(): number {
+    return this.slots.size
+  }
+
+  has(deviceId: string): boolean {
+    return this.slots.has(deviceId)
+  }
+
+  /** A copy of the device's state, for callers outside the hot path. */
+  get(deviceId: string): DeviceState | undefined {
+    const slot = this.slots.get(deviceId)
+    if (slot === undefined) return undefined
+    const v = this.values
+    const at = slot * STRIDE
+    return {
+      lastPosition: {
+        tsMs: v[at + TS] as number,
+        lat: v[at + LAT] as number,
+        lon: v[at + LON] as number,
+        altitude: v[at + ALTITUDE] as number,
+        angle: v[at + ANGLE] as number,
+        speed: v[at + SPEED] as number,
+        satellites: v[at + SATELLITES] as number,
+      },
+      lastSeenMs: v[at + LAST_SEEN] as number,
+      sessionRecords: v[at + RECORDS] as number,
+      sessionOutOfOrder: v[at + OUT_OF_ORDER] as number,
+    }
+  }
+
+  delete(deviceId: string): void {
+    const slot = this.slots.get(deviceId)
+    if (slot === undefined) return
+    this.slots.delete(deviceId)
+    this.unlink(slot)
+    this.ids[slot] = ""
+    this.free.push(slot)
+  }
+
+  /** Adds a device that is not in the table, starting from its stored last fix (or none), as the
+   * most recently used; evicts the least recently used one when the table is full. */
+  add(deviceId: string, stored: Readonly<LastFix> | undefined): number {
+    const slot = this.allocate()
+    this.slots.set(deviceId, slot)
+    this.ids[slot] = deviceId
+    const v = this.values
+    const at = slot * STRIDE
+    if (stored === undefined) {
+      v.fill(0, at, at + STRIDE)
+      v[at + TS] = Number.NEGATIVE_INFINITY
+      v[at + LAST_SEEN] = Number.NEGATIVE_INFINITY
+    } else {
+      writeFix(v, at, stored)
+      v[at + LAST_SEEN] = stored.tsMs
+      v[at + RECORDS] = 0
+      v[at + OUT_OF_ORDER] = 0
+    }
+    v[at + TOUCHED_IN_BATCH] = NONE
+    this.linkNewest(slot)
+    return slot
+  }
+
+  /**
+   * Applies one record to its device (which must be in the table): the latest fix wins, a late,
+   * out-of-order record never moves last-seen back. The device becomes the most recently used,
+   * once per `batch` (moving it again within a batch changes nothing).
+   */
+  observe(deviceId: string, position: Position, batch: number): void {
+    const slot = this.slots.get(deviceId) ?? this.add(deviceId, undefined)
+    const v = this.values
+    const at = slot * STRIDE
+    v[at + RECORDS] = (v[at + RECORDS] as number) + 1
+    if (position.tsMs >= (v[at + LAST_SEEN] as number)) {
+      v[at + LAST_SEEN] = position.tsMs
+      writeFix(v, at, position)
+    } else {
+      v[at + OUT_OF_ORDER] = (v[at + OUT_OF_ORDER] as number) + 1
+    }
+    if (v[at + TOUCHED_IN_BATCH] !== batch) {
+      v[at + TOUCHED_IN_BATCH] = batch
+      if (this.newest !== slot) {
+        this.unlink(slot)
+        this.linkNewest(slot)
+      }
+    }
+  }
+
+  /** Device ids from least to most recently used (for tests and diagnostics). */
+  idsByRecency(): Array<string> {
+    const out: Array<string> = []
+    for (let slot = this.oldest; slot !== NONE; slot = this.prev[slot] as number) out.push(this.ids[slot] as string)
+    return out
+  }
+
+  private allocate(): number {
+    const reused = this.free.pop()
+    if (reused !== undefined) return reused
+    if (this.used < this.prev.length) return this.used++
+    if (this.used < this.maxDevices) {
+      this.grow(Math.min(this.maxDevices, this.prev.length * 2))
+      return this.used++
+    }
+    const victim = this.oldest
+    this.slots.delete(this.ids[victim] as string)
+    this.unlink(victim)
+    this.evictions++
+    return victim
+  }
+
+  private grow(capacity: number): void {
+    const values = new Float64Array(capacity * STRIDE)
+    values.set(this.values)
+    this.values = values
+    const prev = new Int32Array(capacity)
+    prev.set(this.prev)
+    this.prev = prev
+    const next = new Int32Array(capacity)
+    next.set(this.next)
+    this.next = next
+  }
+
+  /** `prev` points towards the newest end, `next` towards the oldest. */
+  private linkNewest(slot: number): void {
+    this.prev[slot] = NONE
+    this.next[slot] = this.newest
+    if (this.newest !== NONE) this.prev[this.newest] = slot
+    this.newest = slot
+    if (this.oldest === NONE) this.oldest = slot
+  }
+
+  private unlink(slot: number): void {
+    const before = this.prev[slot] as number
+    const after = this.next[slot] as number
+    if (before === NONE) this.newest = after
+    else this.next[before] = after
+    if (after === NONE) this.oldest = before
+    else this.prev[after] = before
+  }
+}
+
+const writeFix = (v: Float64Array, at: number, fix: Readonly<LastFix>): void => {
+  v[at + TS] = fix.tsMs
+  v[at + LAT] = fix.lat
+  v[at + LON] = fix.lon
+  v[at + ALTITUDE] = fix.altitude
+  v[at + ANGLE] = fix.angle
+  v[at + SPEED] = fix.speed
+  v[at + SATELLITES] = fix.satellites
+}

@@ -1,0 +1,156 @@
+import { describe, expect, it } from "@effect/vitest"
+import type { Position } from "../../src/domain/Position.ts"
+import type { DeviceState, LastFix } from "../../src/state/DeviceState.ts"
+import { DeviceTable } from "../../src/state/DeviceTable.ts"
+import { random } from "../support/entries.ts"
+
+const fixAt = (deviceId: string, tsMs: number, lat = tsMs / 1000): Position => ({
+  streamId: `${tsMs}-0`,
+  deviceId,
+  tsMs,
+  lat,
+  lon: -lat,
+  altitude: 3.5,
+  angle: 90,
+  speed: 12.25,
+  satellites: 7,
+  priority: 0,
+  eventId: 0,
+  attributes: {},
+  receivedAtMs: null,
+})
+
+const fixOf = (p: Position): LastFix => ({
+  tsMs: p.tsMs,
+  lat: p.lat,
+  lon: p.lon,
+  altitude: p.altitude,
+  angle: p.angle,
+  speed: p.speed,
+  satellites: p.satellites,
+})
+
+/** The obvious implementation: a Map in recency order, re-inserted on use. */
+class ModelStore {
+  readonly states = new Map<string, DeviceState & { touched: number }>()
+  evictions = 0
+  readonly max: number
+  constructor(max: number) {
+    this.max = max
+  }
+  private makeRoom() {
+    if (this.states.size < this.max) return
+    const oldest = this.states.keys().next().value as string
+    this.states.delete(oldest)
+    this.evictions++
+  }
+  add(id: string, stored: LastFix | undefined) {
+    this.makeRoom()
+    this.states.set(id, {
+      lastPosition: stored ?? fixOf(fixAt(id, Number.NEGATIVE_INFINITY, 0)),
+      lastSeenMs: stored?.tsMs ?? Number.NEGATIVE_INFINITY,
+      sessionRecords: 0,
+      sessionOutOfOrder: 0,
+      touched: -1,
+    })
+  }
+  observe(id: string, p: Position, batch: number) {
+    if (!this.states.has(id)) this.add(id, undefined)
+    const s = this.states.get(id) as DeviceState & { touched: number }
+    const late = p.tsMs < s.lastSeenMs
+    const next = {
+      lastPosition: late ? s.lastPosition : fixOf(p),
+      lastSeenMs: late ? s.lastSeenMs : p.tsMs,
+      sessionRecords: s.sessionRecords + 1,
+      sessionOutOfOrder: s.sessionOutOfOrder + (late ? 1 : 0),
+      touched: batch,
+    }
+    if (s.touched !== batch) this.states.delete(id)
+    this.states.set(id, next)
+  }
+  get(id: string): DeviceState | undefined {
+    const s = this.states.get(id)
+    if (s === undefined) return undefined
+    const { touched: _, ...state } = s
+    return state
+  }
+}
+
+describe("DeviceTable", () => {
+  it("keeps the latest fix, never moves last-seen back, counts late records", () => {
+    const table = new DeviceTable(10)
+    table.observe("a", fixAt("a", 3000), 1)
+    table.observe("a", fixAt("a", 1000), 1)
+    table.observe("a", fixAt("a", 2000), 2)
+    expect(table.get("a")).toEqual({
+      lastPosition: fixOf(fixAt("a", 3000)),
+      lastSeenMs: 3000,
+      sessionRecords: 3,
+      sessionOutOfOrder: 2,
+    })
+  })
+
+  it("starts a rehydrated device from its stored fix", () => {
+    const table = new DeviceTable(10)
+    table.add("r", fixOf(fixAt("r", 9000)))
+    table.observe("r", fixAt("r", 6000), 1)
+    expect(table.get("r")).toMatchObject({ lastSeenMs: 9000, sessionRecords: 1, sessionOutOfOrder: 1 })
+    expect(table.get("r")?.lastPosition.tsMs).toBe(9000)
+  })
+
+  it("evicts the least recently used device, with recency updated once per batch", () => {
+    const table = new DeviceTable(3)
+    for (const id of ["a", "b", "c"]) table.observe(id, fixAt(id, 1), 1)
+    table.observe("a", fixAt("a", 2), 2)
+    expect(table.idsByRecency()).toEqual(["b", "c", "a"])
+    table.observe("d", fixAt("d", 1), 3)
+    expect(table.idsByRecency()).toEqual(["c", "a", "d"])
+    expect(table.get("b")).toBeUndefined()
+    expect(table.evictions).toBe(1)
+    expect(table.size).toBe(3)
+  })
+
+  it("reuses a forgotten device's slot without evicting anyone", () => {
+    const table = new DeviceTable(2)
+    table.observe("a", fixAt("a", 1), 1)
+    table.observe("b", fixAt("b", 1), 1)
+    table.delete("a")
+    table.observe("c", fixAt("c", 5), 2)
+    expect(table.idsByRecency()).toEqual(["b", "c"])
+    expect(table.evictions).toBe(0)
+    expect(table.get("c")?.lastSeenMs).toBe(5)
+  })
+
+  it("grows past its first allocation up to the limit and agrees with a plain Map model throughout", () => {
+    for (const max of [1, 2, 7, 1500]) {
+      const next = random(max)
+      const table = new DeviceTable(max)
+      const model = new ModelStore(max)
+      const ids = Array.from({ length: Math.max(3, Math.floor(max * 1.6)) }, (_, i) => `dev-${i}`)
+      let batch = 0
+      for (let step = 0; step < 20_000; step++) {
+        if (next() < 0.05) batch++
+        const id = ids[Math.floor(next() * ids.length)] as string
+        const roll = next()
+        if (roll < 0.02) {
+          table.delete(id)
+          model.states.delete(id)
+        } else if (roll < 0.06 && !table.has(id)) {
+          const stored = fixOf(fixAt(id, Math.floor(next() * 1e6)))
+          table.add(id, stored)
+          model.add(id, stored)
+        } else {
+          const p = fixAt(id, Math.floor(next() * 1e6), next() * 90)
+          table.observe(id, p, batch)
+          model.observe(id, p, batch)
+        }
+        if (step % 997 === 0 || step === 19_999) {
+          expect(table.idsByRecency()).toEqual([...model.states.keys()])
+          for (const other of ids) expect(table.get(other), `${max}/${other}`).toEqual(model.get(other))
+        }
+      }
+      expect(table.evictions).toBe(model.evictions)
+      expect(table.size).toBe(model.states.size)
+    }
+  })
+})
