@@ -1,5 +1,6 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { DEFAULT_READ_COUNT } from "../src/config/AppConfig.ts"
 import { CONSUMER, fileSafe, type Proc, type Servers, spawnProc } from "./infra.ts"
 
 /** The two consumers under test. The ceiling is not one of them: it has no Redis (cases/ceiling.ts). */
@@ -46,6 +47,8 @@ export const launch = (contender: Contender, o: LaunchOptions): Proc => {
     LOG_LEVEL: "warn",
     LOG_FORMAT: "json",
     HTTP_PORT: String(o.httpPort),
+    // The reference reads as many entries at a time as the processor.
+    READ_COUNT: o.processorEnv.READ_COUNT ?? String(DEFAULT_READ_COUNT),
     ...nodeOptions,
     ...(contender === "processor" ? o.processorEnv : {}),
   }

@@ -5,6 +5,7 @@
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { DEFAULT_WRITE_BATCH_SIZE } from "../src/config/AppConfig.ts"
 import { type CeilingSample, runCeiling } from "./cases/ceiling.ts"
 import { type DrainSample, runDrain } from "./cases/drain.ts"
 import { type GatewaySample, runGatewayCase } from "./cases/gateway.ts"
@@ -156,7 +157,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
       seed: seed + 2,
     },
     stateMaxDevices: num("state-max-devices", 100_000),
-    ceiling: { connections: 2, batch: 500 },
+    // The same rows per statement as the processor: the ceiling differs only in having no Redis.
+    ceiling: { connections: 2, batch: Number(processorEnv.WRITE_BATCH_SIZE ?? DEFAULT_WRITE_BATCH_SIZE) },
     processorEnv,
     profile: (() => {
       const raw = one("profile")

@@ -64,13 +64,17 @@ export const PostgresSettings = Config.all({
   poolSize: intBetween("POSTGRES_POOL_SIZE", 4, 1, 100),
 })
 
+/** Entries per XREADGROUP and rows per INSERT; the bench gives its reference and ceiling the same. */
+export const DEFAULT_READ_COUNT = 500
+export const DEFAULT_WRITE_BATCH_SIZE = 500
+
 export const ProcessorSettings = Config.all({
   stream: StreamSettings,
   postgres: PostgresSettings,
   consumer: text("REDIS_CONSUMER_NAME", Os.hostname()),
-  readCount: intBetween("READ_COUNT", 500, 1, 100_000),
+  readCount: intBetween("READ_COUNT", DEFAULT_READ_COUNT, 1, 100_000),
   readBlockMs: intBetween("READ_BLOCK_MS", 1000, 1, 60_000),
-  writeBatchSize: intBetween("WRITE_BATCH_SIZE", 500, 1, 50_000),
+  writeBatchSize: intBetween("WRITE_BATCH_SIZE", DEFAULT_WRITE_BATCH_SIZE, 1, 50_000),
   /** Batches written at once; each holds a connection, so it stays ≤ the pool size. */
   writeConcurrency: intBetween("WRITE_CONCURRENCY", 2, 1, 32),
   claimThresholdMs: intBetween("CLAIM_THRESHOLD_MS", 30_000, 100, 86_400_000),

@@ -5,7 +5,7 @@ import { attributesText } from "./attributesText.ts"
 import { CodecError } from "./CodecError.ts"
 import { checkPayload } from "./fastPayload.ts"
 import { type Payload, PayloadSchema } from "./PayloadSchema.ts"
-import { timestampMs, toPosition } from "./toPosition.ts"
+import { normaliseAttributes, timestampMs, toPosition } from "./toPosition.ts"
 
 /** Entries larger than this are refused before parsing: a payload is a few hundred bytes. */
 export const MAX_PAYLOAD_BYTES = 65_536
@@ -47,8 +47,10 @@ export const decodeEntry = (entry: StreamEntry): Result.Result<Position, CodecEr
     if (!Number.isSafeInteger(receivedAtMs))
       return fail(entry.id, `received_at ${JSON.stringify(receivedAtRaw)} is not epoch milliseconds`)
   }
-  const attributesJson = plainAttributes ? attributesText(raw) : undefined
-  return Result.succeed(toPosition(entry.id, payload, tsMs, receivedAtMs, plainAttributes, attributesJson))
+  const attributesJson = plainAttributes
+    ? (attributesText(raw) ?? JSON.stringify(payload.attributes))
+    : JSON.stringify(normaliseAttributes(payload.attributes))
+  return Result.succeed(toPosition(entry.id, payload, tsMs, receivedAtMs, attributesJson))
 }
 
 export interface DecodedBatch {

@@ -10,7 +10,8 @@ const normaliseAttribute = (value: PayloadAttribute): AttributeValue => {
   return value
 }
 
-const normaliseAttributes = (attributes: Payload["attributes"]): Attributes => {
+/** Attributes in the stored form: Node Buffer JSON becomes `{"$bytes": base64}`. */
+export const normaliseAttributes = (attributes: Payload["attributes"]): Attributes => {
   // Most entries carry no Buffer-shaped values: keep the decoded object as is and allocate nothing.
   let copy: Record<string, AttributeValue> | undefined
   for (const key in attributes) {
@@ -30,15 +31,13 @@ export const timestampMs = (ts: Payload["ts"]): number | undefined => {
   return Number.isFinite(ms) ? ms : undefined
 }
 
-/** `plainAttributes`: the caller knows there is no Buffer JSON to normalise, so the decoded object is
- * used as it is, without another pass over it. */
+/** `attributesJson`: the stored form of the payload's attributes as JSON text (see Position). */
 export const toPosition = (
   streamId: string,
   payload: Payload,
   tsMs: number,
   receivedAtMs: number | null,
-  plainAttributes = false,
-  attributesJson?: string,
+  attributesJson: string,
 ): Position => ({
   streamId,
   deviceId: payload.device_id,
@@ -51,8 +50,6 @@ export const toPosition = (
   satellites: payload.satellites,
   priority: payload.priority,
   eventId: payload.event_id,
-  attributes: plainAttributes ? (payload.attributes as Attributes) : normaliseAttributes(payload.attributes),
-  // Always present, so every Position has one shape.
   attributesJson,
   receivedAtMs,
 })

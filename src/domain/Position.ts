@@ -17,10 +17,11 @@ export interface Position {
   readonly satellites: number
   readonly priority: number
   readonly eventId: number
-  readonly attributes: Attributes
-  /** `attributes` as the producer's own JSON text, when it needs no normalising: the writer sends
-   * it as is instead of serialising the object again. */
-  readonly attributesJson?: string | undefined
+  /** The `attributes` object (see Attributes) as JSON text, which is what PostgreSQL is sent: the
+   * producer's own text when it needs no normalising. Kept as text rather than as the parsed
+   * object, so that a batch waiting on PostgreSQL holds one string a record instead of an object
+   * graph (which survived into V8's old generation and cost the processor ~12% of its CPU). */
+  readonly attributesJson: string
   /** When the gateway received it, epoch milliseconds; null when the producer did not say. */
   readonly receivedAtMs: number | null
 }

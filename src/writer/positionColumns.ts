@@ -49,7 +49,7 @@ export const toColumns = (positions: ReadonlyArray<Position>, from = 0, to = pos
     columns.satellites[i] = p.satellites
     columns.priority[i] = p.priority
     columns.eventId[i] = p.eventId
-    columns.attributes[i] = p.attributesJson ?? JSON.stringify(p.attributes)
+    columns.attributes[i] = p.attributesJson
     columns.streamId[i] = p.streamId
     columns.receivedAtMs[i] = p.receivedAtMs ?? NO_RECEIVED_AT
   }

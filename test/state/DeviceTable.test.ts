@@ -16,7 +16,7 @@ const fixAt = (deviceId: string, tsMs: number, lat = tsMs / 1000): Position => (
   satellites: 7,
   priority: 0,
   eventId: 0,
-  attributes: {},
+  attributesJson: "{}",
   receivedAtMs: null,
 })
 

@@ -19,7 +19,7 @@ const at = (deviceId: string, tsMs: number, streamId = `${tsMs}-0`): Position =>
   satellites: 5,
   priority: 0,
   eventId: 0,
-  attributes: {},
+  attributesJson: "{}",
   receivedAtMs: null,
 })
 

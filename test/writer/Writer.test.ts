@@ -23,7 +23,7 @@ const position = (streamId: string, deviceId: string, tsMs: number, overrides: P
   satellites: 9,
   priority: 1,
   eventId: 0,
-  attributes: { "78": { $bigint: "18446744073709551615" }, "385": { $bytes: "AQID" }, "21": 3 },
+  attributesJson: JSON.stringify({ "78": { $bigint: "18446744073709551615" }, "385": { $bytes: "AQID" }, "21": 3 }),
   receivedAtMs: 1_700_000_000_999,
   ...overrides,
 })
@@ -126,7 +126,7 @@ describe("Writer against PostgreSQL", () => {
         const writer = yield* Writer
         const batch = Array.from({ length: 100 }, (_, i) => position(`6-${i}`, "w6", 20_000 + i))
         batch[17] = position("6-17", "w6", 20_017, { satellites: 100_000 }) // smallint out of range
-        batch[60] = position("6-60", "w6", 20_060, { attributes: { "1": "nul\u0000byte" } }) // jsonb rejects \u0000
+        batch[60] = position("6-60", "w6", 20_060, { attributesJson: JSON.stringify({ "1": "nul\u0000byte" }) }) // jsonb rejects \u0000
         const report = yield* writer.write(batch)
         expect(report.inserted.length).toBe(98)
         expect(report.failed.map((f) => f.position.streamId).sort()).toEqual(["6-17", "6-60"])
