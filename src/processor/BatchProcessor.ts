@@ -75,8 +75,9 @@ export class BatchProcessor extends Context.Service<
         const redisMust = recovery.resilient
 
         /** Keeps a slow batch's entries from looking idle, so no peer claims them mid-write. */
-        const keepClaimed = (ids: ReadonlyArray<string>) =>
-          consumer.touch(ids).pipe(
+        const keepClaimed = (positions: ReadonlyArray<Position>) =>
+          // The ids are listed only when a batch is slow enough to need it.
+          Effect.suspend(() => consumer.touch(positions.map((p) => p.streamId))).pipe(
             Effect.catch(() => Effect.void),
             Effect.repeat(Schedule.spaced(Duration.millis(Math.max(100, options.claimThresholdMs / 3)))),
             Effect.delay(Duration.millis(Math.max(100, options.claimThresholdMs / 3))),
@@ -140,7 +141,7 @@ export class BatchProcessor extends Context.Service<
           let duplicate = 0
           const ackIds: Array<string> = []
           if (positions.length > 0) {
-            const heartbeat = yield* Effect.forkChild(keepClaimed(positions.map((p) => p.streamId)), {
+            const heartbeat = yield* Effect.forkChild(keepClaimed(positions), {
               startImmediately: true,
             })
             yield* retryTransient("postgres", "rehydrate device state", state.observeBatch(positions))
