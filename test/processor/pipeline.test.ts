@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, type Layer } from "effect"
+import { Deferred, Effect, Fiber, type Layer } from "effect"
 import type { Position } from "../../src/domain/Position.ts"
 import { Checkpoints } from "../../src/processor/Checkpoints.ts"
 import { StateLoader } from "../../src/state/StateStore.ts"
@@ -76,6 +76,43 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
         ),
       )
       expect(writer.written.map((p) => p.deviceId).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `d${i}`).sort())
+      yield* Fiber.interrupt(run)
+      redis.disconnect()
+    }),
+  )
+
+  it.live("keeps a slow batch's entries claimed: a peer finds nothing idle past the threshold", () =>
+    Effect.gen(function* () {
+      // Heartbeat every threshold/3 = 1 s; the check comes 4 s into the write, so only a 2 s stall
+      // of the machine could make it fail, while without the heartbeat the entries would be ~4 s idle.
+      const settings = testSettings({ CLAIM_THRESHOLD_MS: "3000" })
+      const { stream } = settings.stream.redis
+      const redis = redisFor(settings)
+      const release = yield* Deferred.make<void>()
+      let started = 0
+      const writer = Writer.layerTest((positions) =>
+        Effect.sync(() => {
+          started = Date.now()
+        }).pipe(Effect.andThen(Deferred.await(release)), Effect.as({ ...emptyReport(), inserted: [...positions] })),
+      )
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < 3; i++) await redis.call("XADD", stream, "*", ...entryFields(validPayload(`slow${i}`, i)))
+      })
+      const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer)))
+      const peerClaimed = yield* Effect.promise(async () => {
+        await eventually(async () => started > 0, "the write started")
+        await new Promise((r) => setTimeout(r, 4000 - (Date.now() - started)))
+        const reply = (await redis.call("XAUTOCLAIM", stream, "processor", "peer", 3000, "0", "JUSTID")) as [
+          string,
+          Array<string>,
+        ]
+        return reply[1]
+      })
+      expect(peerClaimed).toEqual([])
+      yield* Deferred.succeed(release, undefined)
+      yield* Effect.promise(() =>
+        eventually(async () => (await pendingCount(redis, stream, "processor")) === 0, "pending 0"),
+      )
       yield* Fiber.interrupt(run)
       redis.disconnect()
     }),
