@@ -85,7 +85,8 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
     Effect.gen(function* () {
       // Heartbeat every threshold/3 = 1 s; the check comes 4 s into the write, so only a 2 s stall
       // of the machine could make it fail, while without the heartbeat the entries would be ~4 s idle.
-      const settings = testSettings({ CLAIM_THRESHOLD_MS: "3000" })
+      // The processor's own claim pass stays out of the way (it would re-claim its idle entries itself).
+      const settings = testSettings({ CLAIM_THRESHOLD_MS: "3000", CLAIM_INTERVAL_MS: "60000" })
       const { stream } = settings.stream.redis
       const redis = redisFor(settings)
       const release = yield* Deferred.make<void>()
