@@ -20,9 +20,9 @@ const INITIAL_CAPACITY = 1024
 
 /**
  * The state of up to `maxDevices` devices in flat typed arrays, least recently used first out.
- * Objects per device (a Map entry, a state object and its boxed numbers) cost ~350 bytes and
- * garbage on every update; a slot costs ~140 (the Map entry and the id string included) and an
- * update writes numbers in place. Recency is an intrusive doubly linked list over the slots, so a
+ * Objects per device (a Map entry, a state object, a fix object and their boxed numbers) cost
+ * ~280 bytes of heap and churn on every update; a slot costs ~175 (the Map entry, the id string and
+ * the typed-array row included) and an update writes numbers in place. Recency is an intrusive doubly linked list over the slots, so a
  * touch is four index writes instead of a Map delete and re-insert.
  */
 export class DeviceTable {
