@@ -32,7 +32,7 @@ export const processorCommand = Command.make("processor", {}, () =>
     const settings = yield* ProcessorSettings
     const http = yield* HttpSettings
     yield* installDrainDeadline(settings.drainTimeoutMs)
-    yield* boundOldGenerationGrowth
+    yield* boundOldGenerationGrowth(settings.heapGrowthPercent)
     return yield* processorProgram(settings, http)
   }),
 ).pipe(

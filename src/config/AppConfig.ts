@@ -85,6 +85,9 @@ export const ProcessorSettings = Config.all({
   migrateOnStart: bool("MIGRATE_ON_START", true),
   /** Consumers idle this long with nothing pending are removed from the group (scale-in). */
   consumerIdleRemoveMs: intBetween("CONSUMER_IDLE_REMOVE_MS", 3_600_000, 1_000, 604_800_000),
+  /** How far V8's old generation may grow past the live set before a full collection; 0 leaves
+   * V8's own policy (src/runtime/heap.ts). */
+  heapGrowthPercent: intBetween("HEAP_GROWTH_PERCENT", 50, 0, 1000),
 })
 
 export type ProcessorSettings = typeof ProcessorSettings extends Config.Config<infer A> ? A : never

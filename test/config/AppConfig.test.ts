@@ -39,6 +39,7 @@ describe("ProcessorSettings", () => {
     ["READ_COUNT", "0"],
     ["WRITE_BATCH_SIZE", "1.5"],
     ["MAX_DELIVERIES", "-1"],
+    ["HEAP_GROWTH_PERCENT", "-5"],
     ["MIGRATE_ON_START", "maybe"],
     ["REDIS_URL", "http://cache:6379"],
     ["POSTGRES_URL", "not a url"],
