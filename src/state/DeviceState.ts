@@ -1,14 +1,8 @@
+import type { Position } from "../domain/Position.ts"
+
 /** The last fix of a device, without its attributes: the state of 100k devices has to fit in
  * memory next to everything else. */
-export interface LastFix {
-  readonly tsMs: number
-  readonly lat: number
-  readonly lon: number
-  readonly altitude: number
-  readonly angle: number
-  readonly speed: number
-  readonly satellites: number
-}
+export type LastFix = Pick<Position, "tsMs" | "lat" | "lon" | "altitude" | "angle" | "speed" | "satellites">
 
 /** What the processor keeps per device between records (a copy; the store keeps it in a
  * DeviceTable). */

@@ -5,16 +5,7 @@ import { describeSqlError } from "../db/sqlError.ts"
 import type { LastFix } from "./DeviceState.ts"
 import { StateLoadError, StateLoader } from "./StateStore.ts"
 
-interface LatestRow {
-  readonly device_id: string
-  readonly ts_ms: number
-  readonly lat: number
-  readonly lon: number
-  readonly altitude: number
-  readonly angle: number
-  readonly speed: number
-  readonly satellites: number
-}
+type LatestRow = Omit<LastFix, "tsMs"> & { readonly device_id: string; readonly ts_ms: number }
 
 /** Rehydration: the latest stored position of each cold device, in one query. The LATERAL form
  * reads one index entry per device (backwards on the primary key), however long its history. */
