@@ -1,4 +1,4 @@
-import { Deferred, Duration, Effect, Metric, Schedule, Stream } from "effect"
+import { Deferred, Duration, Effect, Latch, Metric, Schedule, Stream } from "effect"
 import { Consumer } from "../consumer/Consumer.ts"
 import type { ReadEntry } from "../consumer/replies.ts"
 import * as M from "../metrics/processorMetrics.ts"
@@ -68,9 +68,22 @@ export const runProcessor = (options: ProcessorOptions) =>
       )
     }
 
+    // Batches read but not yet committed, and a latch that is open when there are none.
+    let uncommitted = 0
+    const allCommitted = yield* Latch.make(true)
+    const readAhead = () => {
+      uncommitted++
+      allCommitted.closeUnsafe()
+    }
+    const committed = Effect.sync(() => {
+      if (--uncommitted === 0) allCommitted.openUnsafe()
+    })
+    /** Whether the last read of new entries came back full: a backlog. */
+    let backlog = true
+
     const ownPendingDone = yield* Deferred.make<void>()
     let pendingCursor: string | undefined = "0"
-    const nextBatch: Effect.Effect<Batch> = Effect.suspend(() => {
+    const readNext: Effect.Effect<Batch> = Effect.suspend(() => {
       heartbeat.beat()
       const cursor = pendingCursor
       if (cursor !== undefined) {
@@ -91,22 +104,35 @@ export const runProcessor = (options: ProcessorOptions) =>
       }
       return resilient("XREADGROUP", consumer.readNew(options.readCount, options.readBlockMs)).pipe(
         Effect.tap(({ lost }) => (lost === undefined ? Effect.void : recovery.report(lost))),
-        Effect.map(({ entries }): Batch => ({ source: "new", entries })),
+        Effect.map(({ entries }): Batch => {
+          backlog = entries.length >= options.readCount
+          return { source: "new", entries }
+        }),
       )
     })
 
-    // The reader stays one prepared batch ahead of the writers, so that a writer that finishes
-    // finds its next batch read and decoded, and PostgreSQL always has `writeConcurrency`
-    // statements to work on. A prepared batch not yet written when the loop is interrupted stays
-    // pending in the group and is re-read on start.
+    // Without a backlog, the next read waits until every batch read so far is committed: entries
+    // that arrive meanwhile make one batch instead of one tiny batch per arrival (each batch costs
+    // three round trips and ~0.5 ms of CPU: at 5,000 msg/s, reading ahead took 60% of a core).
+    const nextBatch: Effect.Effect<Batch> = Effect.suspend(() =>
+      backlog || pendingCursor !== undefined ? readNext : allCommitted.await.pipe(Effect.andThen(readNext)),
+    )
+
+    // With a backlog, the reader stays one prepared batch ahead of the writers, so that a writer
+    // that finishes finds its next batch read and decoded, and PostgreSQL always has
+    // `writeConcurrency` statements to work on. A prepared batch not yet written when the loop is
+    // interrupted stays pending in the group and is re-read on start.
     const readLoop = Stream.fromEffectRepeat(nextBatch).pipe(
       Stream.filter((batch) => batch.entries.length > 0),
-      Stream.mapEffect(processor.prepare),
+      Stream.mapEffect((batch) => processor.prepare(batch).pipe(Effect.tap(() => Effect.sync(readAhead)))),
       Stream.buffer({ capacity: 1 }),
-      Stream.mapEffect((prepared) => Effect.uninterruptible(processor.commit(prepared)), {
-        concurrency: options.writeConcurrency,
-        unordered: true,
-      }),
+      Stream.mapEffect(
+        (prepared) => Effect.uninterruptible(processor.commit(prepared).pipe(Effect.ensuring(committed))),
+        {
+          concurrency: options.writeConcurrency,
+          unordered: true,
+        },
+      ),
       Stream.runDrain,
     )
 
