@@ -258,15 +258,17 @@ export const groupState = async (redis: Redis): Promise<GroupState> => {
 }
 
 /** Redis commands run since the last `CONFIG RESETSTAT`, by name (lower case), from INFO commandstats:
- * how many round trips a contender spends per entry, not only how much CPU. */
-export const redisCommandCalls = async (redis: Redis): Promise<Record<string, number>> => {
+ * calls and total µs of Redis CPU, to see what a contender costs Redis per entry. */
+export const redisCommandCalls = async (
+  redis: Redis,
+): Promise<Record<string, { readonly calls: number; readonly usec: number }>> => {
   const info = String(await redis.call("INFO", "commandstats"))
-  const calls: Record<string, number> = {}
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    const [, name, count] = match
-    if (name !== undefined && count !== undefined) calls[name] = Number(count)
+  const stats: Record<string, { calls: number; usec: number }> = {}
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    const [, name, calls, usec] = match
+    if (name !== undefined) stats[name] = { calls: Number(calls), usec: Number(usec) }
   }
-  return calls
+  return stats
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -46,8 +46,9 @@ export interface DrainSample {
   readonly backgroundCpuPct: number
   readonly walBytes: number
   readonly checkpoints: number
-  /** Redis commands the contender (and the bench's 10 ms XINFO poll) ran during the drain, by name. */
-  readonly redisCalls: Readonly<Record<string, number>>
+  /** Redis commands the contender (and the bench's 10 ms XINFO poll) ran during the drain, by name,
+   * with the µs Redis spent on them. */
+  readonly redisCalls: Readonly<Record<string, { readonly calls: number; readonly usec: number }>>
   readonly log: string
 }
 
