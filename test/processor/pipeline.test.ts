@@ -119,6 +119,42 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
     }),
   )
 
+  it.live("without a backlog, entries that arrive during a commit are read as one batch after it", () =>
+    Effect.gen(function* () {
+      const settings = testSettings({ WRITE_CONCURRENCY: "2" })
+      const { stream } = settings.stream.redis
+      const redis = redisFor(settings)
+      const release = yield* Deferred.make<void>()
+      const calls: Array<ReadonlyArray<string>> = []
+      const writer = Writer.layerTest((positions) =>
+        Effect.suspend(() => {
+          calls.push(positions.map((p) => p.deviceId))
+          return calls.length === 1 ? Deferred.await(release) : Effect.void
+        }).pipe(Effect.as({ ...emptyReport(), inserted: [...positions] })),
+      )
+      const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer)))
+      yield* Effect.promise(async () => {
+        await redis.call("XADD", stream, "*", ...entryFields(validPayload("first", 1)))
+        await eventually(async () => calls.length === 1, "the first batch is being written")
+        for (let i = 0; i < 3; i++) await redis.call("XADD", stream, "*", ...entryFields(validPayload(`later${i}`, i)))
+        // A second writer is free, but nothing is read while a batch is uncommitted and the last
+        // read was not full. (Were it read, it would be written within milliseconds.)
+        await new Promise((r) => setTimeout(r, 300))
+      })
+      expect(calls.length).toBe(1)
+      yield* Deferred.succeed(release, undefined)
+      yield* Effect.promise(() =>
+        eventually(
+          async () => (await pendingCount(redis, stream, "processor")) === 0 && calls.length >= 2,
+          "all written",
+        ),
+      )
+      expect(calls[1]?.slice().sort()).toEqual(["later0", "later1", "later2"])
+      yield* Fiber.interrupt(run)
+      redis.disconnect()
+    }),
+  )
+
   it.live("dead-letters rejected records and undecodable entries with their reason; acks the rest", () =>
     Effect.gen(function* () {
       const settings = testSettings({ MAX_DELIVERIES: "3" })
