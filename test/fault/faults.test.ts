@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest"
+import { compareStreamIds, previousStreamId } from "../../src/domain/StreamId.ts"
 import { entryFields, validPayload } from "../support/entries.ts"
 import {
   DLQ,
@@ -129,11 +130,15 @@ describe("fault injection (SPEC §8)", () => {
       await settle(servers, load)
       expect(await stopProcessor(p)).toBe(0)
       // While no processor runs, 1000 more entries arrive and the first 400 are trimmed away unread.
+      // Explicit ids, so that the first retained entry always opens a new millisecond: the case where
+      // "just before it" is not the last trimmed id but the largest id of the millisecond before.
+      const base = Date.now() + 60_000
       const ids: Array<string> = []
       const keys: Array<string> = []
       for (let i = 0; i < 1000; i++) {
         const ts = 1_800_000_000_000 + i
-        ids.push(String(await servers.client.call("XADD", STREAM, "*", ...entryFields(validPayload("trim-dev", ts)))))
+        const id = i < 400 ? `${base}-${i}` : `${base + 1}-${i - 400}`
+        ids.push(String(await servers.client.call("XADD", STREAM, id, ...entryFields(validPayload("trim-dev", ts)))))
         keys.push(`trim-dev|${ts}`)
         load.validKeys.add(`trim-dev|${ts}`)
       }
@@ -143,7 +148,12 @@ describe("fault injection (SPEC §8)", () => {
       await settle(servers, load, load.validKeys.size - 400)
       const gaps = await servers.sql("SELECT kind, first_id, last_id, entry_count FROM stream_gaps")
       expect(gaps).toHaveLength(1)
-      expect(gaps[0]?.last_id).toBe(ids[399])
+      // The range ends just before the first retained entry: every trimmed id is inside it, no
+      // retained one is.
+      const lastId = String(gaps[0]?.last_id)
+      expect(compareStreamIds(lastId, ids[399] as string)).toBeGreaterThanOrEqual(0)
+      expect(compareStreamIds(lastId, ids[400] as string)).toBeLessThan(0)
+      expect(lastId).toBe(previousStreamId(ids[400] as string))
       expect(Number(gaps[0]?.entry_count)).toBe(400)
       expect(logsMatching(p, /cursor lost/).length).toBe(1)
       await stopProcessor(p)
