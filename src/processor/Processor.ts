@@ -76,6 +76,8 @@ export const runProcessor = (options: ProcessorOptions) =>
       allCommitted.closeUnsafe()
     }
     const committed = Effect.sync(() => {
+      // A finished commit is progress too: without a backlog the reader waits on commits.
+      heartbeat.beat()
       if (--uncommitted === 0) allCommitted.openUnsafe()
     })
     /** Whether the last read of new entries came back full: a backlog. */
