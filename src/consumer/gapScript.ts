@@ -1,4 +1,5 @@
 import * as Crypto from "node:crypto"
+import { STREAM_LUA_HELPERS } from "../redis/streamIdLua.ts"
 
 /**
  * Atomically: has the stream lost entries the group has not been given yet? Two ways to tell:
@@ -11,22 +12,7 @@ import * as Crypto from "node:crypto"
  * exact), so the gap is reported once, by one instance, and reading goes on from there.
  * Returns false, or {from (exclusive), to (inclusive), lost count or -1 when Redis cannot tell}.
  */
-export const GAP_SCRIPT = `
-local function field(reply, name)
-  for i = 1, #reply, 2 do if reply[i] == name then return reply[i + 1] end end
-  return nil
-end
-local function parse(id)
-  local dash = string.find(id, '-', 1, true)
-  if dash == nil then return tonumber(id), 0 end
-  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
-end
-local function greater(a, b)
-  local am, as = parse(a)
-  local bm, bs = parse(b)
-  if am ~= bm then return am > bm end
-  return as > bs
-end
+export const GAP_SCRIPT = `${STREAM_LUA_HELPERS}
 local function previous(id)
   local ms, seq = parse(id)
   if seq > 0 then return string.format('%.0f-%.0f', ms, seq - 1) end
