@@ -5,7 +5,14 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { type Effect, ManagedRuntime, Redacted } from "effect"
 import type { SqlClient } from "effect/sql"
 import { Redis } from "ioredis"
-import { freePort, type PostgresServer, type RedisServer, startPostgres, startRedis } from "../src/devservers/index.ts"
+import {
+  freePort,
+  type PostgresServer,
+  type RedisServer,
+  run,
+  startPostgres,
+  startRedis,
+} from "../src/devservers/index.ts"
 import { type Dataset, SOURCE } from "./data.ts"
 
 /** Where the bench lives and where the processor's build is. */
@@ -19,22 +26,9 @@ export const fileSafe = (label: string): string => label.replace(/[^A-Za-z0-9_.-
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-/** Runs a command to completion in the repository root; rejects with its output on failure. */
-export const exec = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env) =>
-  new Promise<string>((resolve, reject) => {
-    const child = ChildProcess.spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] })
-    let out = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString()
-    })
-    child.stderr.on("data", (chunk: Buffer) => {
-      out += chunk.toString()
-    })
-    child.on("error", reject)
-    child.on("close", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(" ")} exited ${code}:\n${out.trim()}`)),
-    )
-  })
+/** Runs a command to completion in the repository root: its stdout; rejects with its output on failure. */
+export const exec = async (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env) =>
+  (await run(command, args, { cwd: ROOT, env })).stdout
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL

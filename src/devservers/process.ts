@@ -7,10 +7,20 @@ export interface RunResult {
   readonly stderr: string
 }
 
+export interface RunOptions {
+  readonly allowFailure?: boolean
+  readonly cwd?: string
+  readonly env?: NodeJS.ProcessEnv
+}
+
 /** Runs a command to completion; rejects with its output when it exits non-zero. */
-export const run = (command: string, args: ReadonlyArray<string>, options: { readonly allowFailure?: boolean } = {}) =>
+export const run = (command: string, args: ReadonlyArray<string>, options: RunOptions = {}) =>
   new Promise<RunResult>((resolve, reject) => {
-    const child = ChildProcess.spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] })
+    const child = ChildProcess.spawn(command, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      ...(options.env === undefined ? {} : { env: options.env }),
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (chunk: Buffer) => {

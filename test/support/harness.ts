@@ -2,7 +2,7 @@ import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Redis } from "ioredis"
-import { type PostgresServer, type RedisServer, startPostgres, startRedis } from "../../src/devservers/index.ts"
+import { type PostgresServer, type RedisServer, run, startPostgres, startRedis } from "../../src/devservers/index.ts"
 import { entryFields, random, validPayload } from "./entries.ts"
 
 /**
@@ -47,25 +47,11 @@ export const startServers = async (): Promise<Servers> => {
 }
 
 /** psql with JSON output: the harness checks the database the way an operator would. */
-const runPsql = (pg: PostgresServer, query: string) =>
-  new Promise<Array<Record<string, unknown>>>((resolve, reject) => {
-    const wrapped = `SELECT coalesce(json_agg(t), '[]'::json) FROM (${query}) t`
-    const child = ChildProcess.spawn("psql", ["-X", "-q", "-t", "-A", "-d", pg.url, "-c", wrapped], {
-      stdio: ["ignore", "pipe", "pipe"],
-    })
-    let out = ""
-    let err = ""
-    child.stdout.on("data", (c: Buffer) => {
-      out += c.toString()
-    })
-    child.stderr.on("data", (c: Buffer) => {
-      err += c.toString()
-    })
-    child.on("close", (code) => {
-      if (code === 0) resolve(JSON.parse(out.trim() || "[]") as Array<Record<string, unknown>>)
-      else reject(new Error(`psql: ${err.trim()}`))
-    })
-  })
+const runPsql = async (pg: PostgresServer, query: string) => {
+  const wrapped = `SELECT coalesce(json_agg(t), '[]'::json) FROM (${query}) t`
+  const { stdout } = await run("psql", ["-X", "-q", "-t", "-A", "-d", pg.url, "-c", wrapped])
+  return JSON.parse(stdout.trim() || "[]") as Array<Record<string, unknown>>
+}
 
 export interface ProcessorProcess {
   readonly name: string
