@@ -180,6 +180,40 @@ export const backgroundCpuPct = async (ms = 500): Promise<number> => {
 
 export const connectRedis = (url: string) => new Redis(url, { maxRetriesPerRequest: 2 })
 
+/** One sample's servers: fresh PostgreSQL and Redis, with a producer and an observer connection.
+ * The body registers the contender it starts with `track`, so that it is stopped whatever
+ * happens; everything is torn down at the end. */
+export const withSampleServers = async <A>(
+  body: (sample: {
+    readonly servers: Servers
+    readonly producer: Redis
+    readonly observer: Redis
+    readonly track: (proc: Proc) => void
+  }) => Promise<A>,
+): Promise<A> => {
+  const servers = await freshServers({ redis: true })
+  const redisUrl = servers.redis?.url ?? ""
+  const producer = connectRedis(redisUrl)
+  const observer = connectRedis(redisUrl)
+  let proc: Proc | undefined
+  try {
+    return await body({
+      servers,
+      producer,
+      observer,
+      track: (started) => {
+        proc = started
+      },
+    })
+  } finally {
+    // Idempotent: a contender the body already stopped is left as it is.
+    await proc?.stop(5_000)
+    producer.disconnect()
+    observer.disconnect()
+    await servers.destroy()
+  }
+}
+
 /** XADDs the dataset (or the slice [from, to)) in pipelines of `pipeline` commands. */
 export const preload = async (redis: Redis, data: Dataset, pipeline = 5_000): Promise<{ readonly ms: number }> => {
   const started = performance.now()

@@ -4,10 +4,8 @@ import type { Dataset } from "../data.ts"
 import {
   aofSettled,
   backgroundCpuPct,
-  connectRedis,
   countRows,
   freePort,
-  freshServers,
   groupState,
   insertedRowsApprox,
   type Proc,
@@ -17,6 +15,7 @@ import {
   serverCpuMs,
   sleep,
   walStats,
+  withSampleServers,
 } from "../infra.ts"
 import { fmtInt, mb, status } from "../progress.ts"
 
@@ -85,13 +84,8 @@ export const failedExit = (proc: Proc, what: string) =>
  * it. Done = every entry read by the group, none pending; then the row count must equal the
  * distinct keys. Fresh servers for every call.
  */
-export const runDrain = async (o: DrainOptions): Promise<DrainSample> => {
-  const servers = await freshServers({ redis: true })
-  const redisUrl = servers.redis?.url ?? ""
-  const producer = connectRedis(redisUrl)
-  const observer = connectRedis(redisUrl)
-  let proc: Proc | undefined
-  try {
+export const runDrain = (o: DrainOptions): Promise<DrainSample> =>
+  withSampleServers(async ({ servers, producer, observer, track }) => {
     const n = o.data.payloads.length
     status(`${o.label}: XADD ${fmtInt(n)} entries…`)
     const loaded = await preload(producer, o.data)
@@ -110,7 +104,7 @@ export const runDrain = async (o: DrainOptions): Promise<DrainSample> => {
     }
     const spawnedAt = performance.now()
     const running = launch(o.contender, launchOptions)
-    proc = running
+    track(running)
     let dead: Error | undefined
     failedExit(running, o.contender).catch((error: Error) => {
       dead = error
@@ -165,7 +159,6 @@ export const runDrain = async (o: DrainOptions): Promise<DrainSample> => {
     const walAfter = await walStats(servers.db)
     const rows = await countRows(servers.db)
     const stopped = await running.stop()
-    proc = undefined
     if (rows !== o.data.distinctKeys) {
       throw new Error(
         `${o.label}: ${rows} rows after the drain, expected ${o.data.distinctKeys}; log ${running.logFile}`,
@@ -195,10 +188,4 @@ export const runDrain = async (o: DrainOptions): Promise<DrainSample> => {
       redisCalls,
       log: running.logFile,
     }
-  } finally {
-    await proc?.stop(5_000)
-    producer.disconnect()
-    observer.disconnect()
-    await servers.destroy()
-  }
-}
+  })

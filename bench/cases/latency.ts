@@ -1,16 +1,6 @@
 import { type Contender, launch } from "../contenders.ts"
 import { type Dataset, SOURCE } from "../data.ts"
-import {
-  backgroundCpuPct,
-  connectRedis,
-  countRows,
-  freePort,
-  freshServers,
-  groupState,
-  type Proc,
-  STREAM,
-  sleep,
-} from "../infra.ts"
+import { backgroundCpuPct, countRows, freePort, groupState, STREAM, sleep, withSampleServers } from "../infra.ts"
 import { fmtInt, mb, status } from "../progress.ts"
 import { failedExit } from "./drain.ts"
 
@@ -69,13 +59,8 @@ const splitId = (id: string): [number, number] => {
  * transaction time) − the ms part of its stream id (when Redis took the XADD), in SQL with
  * percentile_cont, over the rows whose stream id is at or after the first measured entry.
  */
-export const runLatency = async (o: LatencyOptions): Promise<LatencySample> => {
-  const servers = await freshServers({ redis: true })
-  const redisUrl = servers.redis?.url ?? ""
-  const producer = connectRedis(redisUrl)
-  const observer = connectRedis(redisUrl)
-  let proc: Proc | undefined
-  try {
+export const runLatency = (o: LatencyOptions): Promise<LatencySample> =>
+  withSampleServers(async ({ servers, producer, observer, track }) => {
     const background = await backgroundCpuPct()
     const running = launch(o.contender, {
       servers,
@@ -85,7 +70,7 @@ export const runLatency = async (o: LatencyOptions): Promise<LatencySample> => {
       stateMaxDevices: o.stateMaxDevices,
       processorEnv: o.processorEnv,
     })
-    proc = running
+    track(running)
     let dead: Error | undefined
     failedExit(running, o.contender).catch((error: Error) => {
       dead = error
@@ -158,7 +143,6 @@ export const runLatency = async (o: LatencyOptions): Promise<LatencySample> => {
     const catchUpMs = performance.now() - producedAt
     const peakRssBytes = running.peakRss()
     const stopped = await running.stop()
-    proc = undefined
 
     const rowsTotal = await countRows(servers.db)
     if (rowsTotal !== o.data.distinctKeys) {
@@ -202,10 +186,4 @@ export const runLatency = async (o: LatencyOptions): Promise<LatencySample> => {
       backgroundCpuPct: background,
       log: running.logFile,
     }
-  } finally {
-    await proc?.stop(5_000)
-    producer.disconnect()
-    observer.disconnect()
-    await servers.destroy()
-  }
-}
+  })
