@@ -308,6 +308,19 @@ const main = async () => {
   }
 
   const contenders = options.runners.filter((r): r is Contender => r !== "ceiling")
+  /** A drain of `data` by `contender`, with the run's settings (and a CPU profile into `cpuProfDir`). */
+  const drain = (contender: Contender, run: number, label: string, data: Dataset, cpuProfDir?: string) =>
+    runDrain({
+      contender,
+      run,
+      label,
+      data,
+      logDir,
+      stateMaxDevices: options.stateMaxDevices,
+      processorEnv: options.processorEnv,
+      ...(cpuProfDir === undefined ? {} : { cpuProfDir }),
+    })
+
   for (let run = 1; run <= options.runs; run++) {
     const tag = `run ${run}/${options.runs}`
     if (drainData !== undefined && wants("drain")) {
@@ -327,16 +340,7 @@ const main = async () => {
         } else {
           await attempt(
             label,
-            () =>
-              runDrain({
-                contender: runner,
-                run,
-                label,
-                data: drainData,
-                logDir,
-                stateMaxDevices: options.stateMaxDevices,
-                processorEnv: options.processorEnv,
-              }),
+            () => drain(runner, run, label, drainData),
             (s: DrainSample) => {
               samples.drain.push(s)
               say(
@@ -399,16 +403,7 @@ const main = async () => {
         const label = `memory ${contender} ${tag}`
         await attempt(
           label,
-          () =>
-            runDrain({
-              contender,
-              run,
-              label,
-              data: memoryData,
-              logDir,
-              stateMaxDevices: options.stateMaxDevices,
-              processorEnv: options.processorEnv,
-            }),
+          () => drain(contender, run, label, memoryData),
           (s: DrainSample) => {
             samples.memory.push(s)
             say(
@@ -428,16 +423,7 @@ const main = async () => {
     await attempt(
       label,
       async () => {
-        const s = await runDrain({
-          contender,
-          run: 0,
-          label,
-          data: drainData,
-          logDir,
-          stateMaxDevices: options.stateMaxDevices,
-          processorEnv: options.processorEnv,
-          cpuProfDir: dir,
-        })
+        const s = await drain(contender, 0, label, drainData, dir)
         const file = Fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
         if (file === undefined) throw new Error(`no .cpuprofile written in ${dir} (did the ${contender} exit cleanly?)`)
         return { s, summary: summarize(Path.join(dir, file), 30) }
