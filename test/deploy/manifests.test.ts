@@ -400,9 +400,7 @@ describe("Dockerfile and .dockerignore", () => {
     }
   })
 
-  // Skipped (and so visible in the report) until src/cli defines the gateway command that
-  // compose and the gateway Deployment run; expectCommand checks it everywhere once it exists.
-  it.skipIf(!gatewayCommandExists)("the gateway command the deployment runs is defined in src/cli", () => {
+  it("the gateway command the deployment runs is defined in src/cli", () => {
     expect([...cliCommands]).toContain("gateway")
   })
 })
