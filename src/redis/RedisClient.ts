@@ -1,3 +1,5 @@
+// First: ioredis must find the plain VerbatimString in the module cache when it loads.
+import "./plainVerbatimString.ts"
 import { Context, Duration, Effect, Layer, Redacted, Result } from "effect"
 import { Redis } from "ioredis"
 import { RedisError, toRedisError } from "./RedisError.ts"
