@@ -1,4 +1,4 @@
-import { Context, Duration, Effect, Fiber, Layer, Metric, Schedule } from "effect"
+import { Context, Duration, Effect, Layer, Metric, Schedule } from "effect"
 import { Consumer, type DeadLetter } from "../consumer/Consumer.ts"
 import { type ReadEntry, withFields } from "../consumer/replies.ts"
 import { Decoder } from "../decoder/Decoder.ts"
@@ -18,6 +18,12 @@ export interface Batch {
   readonly entries: ReadonlyArray<ReadEntry>
   /** Delivery counts, for re-read and claimed entries (new ones have been delivered once). */
   readonly deliveries?: ReadonlyMap<string, number>
+}
+
+/** A batch being written, for the heartbeat. */
+interface InFlight {
+  readonly positions: ReadonlyArray<Position>
+  readonly since: number
 }
 
 export interface BatchOutcome {
@@ -74,15 +80,44 @@ export class BatchProcessor extends Context.Service<
 
         const redisMust = recovery.resilient
 
-        /** Keeps a slow batch's entries from looking idle, so no peer claims them mid-write. */
-        const keepClaimed = (positions: ReadonlyArray<Position>) =>
+        // Keeps slow batches' entries from looking idle, so no peer claims them mid-write: one fiber
+        // for all batches, touching (XCLAIM JUSTID) the entries of every batch that has been in
+        // flight for a beat or more, each beat. A beat is a third of the claim threshold, so an
+        // entry is touched within two beats of its write starting and every beat after.
+        const beatMs = Math.max(100, options.claimThresholdMs / 3)
+        const writing = new Set<InFlight>()
+        const touchSlowBatches = Effect.suspend(() => {
+          const now = Date.now()
           // The ids are listed only when a batch is slow enough to need it.
-          Effect.suspend(() => consumer.touch(positions.map((p) => p.streamId))).pipe(
-            Effect.catch(() => Effect.void),
-            Effect.repeat(Schedule.spaced(Duration.millis(Math.max(100, options.claimThresholdMs / 3)))),
-            Effect.delay(Duration.millis(Math.max(100, options.claimThresholdMs / 3))),
-            Effect.interruptible,
+          const ids: Array<string> = []
+          for (const batch of writing) {
+            if (now - batch.since >= beatMs) for (const p of batch.positions) ids.push(p.streamId)
+          }
+          if (ids.length === 0) return Effect.void
+          return consumer.touch(ids).pipe(
+            // Harmless to miss one: the next beat touches them again, and a peer that claims a slow
+            // batch meanwhile writes the same rows (ON CONFLICT) and acknowledges them.
+            Effect.catch((error) =>
+              Effect.logWarning("could not keep slow batches' entries claimed").pipe(
+                Effect.annotateLogs({ entries: ids.length, error: error.message }),
+              ),
+            ),
           )
+        })
+        yield* touchSlowBatches.pipe(
+          Effect.repeat(Schedule.spaced(Duration.millis(beatMs))),
+          Effect.forkScoped({ startImmediately: true }),
+        )
+        /** Registers `positions` with the heartbeat while `effect` runs. */
+        const whileWriting = <A, E, R>(positions: ReadonlyArray<Position>, effect: Effect.Effect<A, E, R>) =>
+          Effect.suspend(() => {
+            const batch: InFlight = { positions, since: Date.now() }
+            writing.add(batch)
+            return Effect.ensuring(
+              effect,
+              Effect.sync(() => writing.delete(batch)),
+            )
+          })
 
         const prepare = Effect.fnUntraced(function* (batch: Batch) {
           const { present, deleted } = withFields(batch.entries)
@@ -141,14 +176,16 @@ export class BatchProcessor extends Context.Service<
           let duplicate = 0
           const ackIds: Array<string> = []
           if (positions.length > 0) {
-            const heartbeat = yield* Effect.forkChild(keepClaimed(positions), {
-              startImmediately: true,
-            })
-            yield* retryTransient("postgres", "rehydrate device state", state.observeBatch(positions))
-            const started = Date.now()
-            const report = yield* retryTransient("postgres", "write batch", writer.write(positions))
-            yield* Metric.update(M.batchWriteSeconds, (Date.now() - started) / 1000)
-            yield* Fiber.interrupt(heartbeat)
+            const report = yield* whileWriting(
+              positions,
+              Effect.gen(function* () {
+                yield* retryTransient("postgres", "rehydrate device state", state.observeBatch(positions))
+                const started = Date.now()
+                const report = yield* retryTransient("postgres", "write batch", writer.write(positions))
+                yield* Metric.update(M.batchWriteSeconds, (Date.now() - started) / 1000)
+                return report
+              }),
+            )
             inserted = report.inserted.length
             duplicate = report.duplicate.length
             for (const p of report.inserted) ackIds.push(p.streamId)
