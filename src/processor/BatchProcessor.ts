@@ -38,13 +38,6 @@ export interface BatchProcessorOptions {
   readonly claimThresholdMs: number
 }
 
-/**
- * One batch through the stages, in order: drop entries deleted while pending → dead-letter entries
- * past MAX_DELIVERIES → decode → state → write → dead-letter rejected records → acknowledge what was
- * written. Transient failures are retried in place; permanent ones (undecodable entry, row
- * rejected by PostgreSQL) go to the DLQ with the reason. Nothing is acknowledged that was not
- * written or dead-lettered.
- */
 /** A batch after the steps that need neither PostgreSQL nor the device state: entries sorted into
  * decoded positions and dead letters. */
 export interface PreparedBatch {
@@ -56,6 +49,13 @@ export interface PreparedBatch {
   readonly reject: (entryId: string, errorTag: string, errorMessage: string) => void
 }
 
+/**
+ * One batch through the stages, in order: drop entries deleted while pending → dead-letter entries
+ * past MAX_DELIVERIES → decode → state → write → dead-letter rejected records → acknowledge what was
+ * written. Transient failures are retried in place; permanent ones (undecodable entry, row
+ * rejected by PostgreSQL) go to the DLQ with the reason. Nothing is acknowledged that was not
+ * written or dead-lettered.
+ */
 export class BatchProcessor extends Context.Service<
   BatchProcessor,
   {
