@@ -106,6 +106,32 @@ describe("fault injection (SPEC §8)", () => {
       return verdict(servers, load, "Redis restart (AOF)")
     }))
 
+  it("Redis down while batches wait on a stopped Postgres: the claim heartbeat fails, nothing is lost", () =>
+    withServers(async (servers) => {
+      const load = new Load(servers, 8)
+      // CLAIM_THRESHOLD_MS 3000 (harness): a beat every second touches batches in flight ≥ 1 s.
+      const p = spawnProcessor(servers, "p1")
+      load.start(3000)
+      await rowsAtLeast(servers, 500)
+      await servers.pg.stop()
+      // More entries after the stop, so that a batch is surely in flight, retrying its write.
+      await load.done()
+      load.start(5000)
+      await waitFor(async () => logsMatching(p, /write batch failed; retrying/).length > 0, "writes to be retrying")
+      await servers.redis.stop()
+      await waitFor(
+        async () => logsMatching(p, /could not keep slow batches' entries claimed/).length > 0,
+        "the heartbeat to fail",
+      )
+      await servers.redis.start()
+      await servers.pg.start()
+      await load.done()
+      await settle(servers, load)
+      expect(p.child.exitCode).toBeNull()
+      await stopProcessor(p)
+      return verdict(servers, load, "Redis down during slow writes")
+    }))
+
   it("consumer group deleted (XGROUP DESTROY) mid-load", () =>
     withServers(async (servers) => {
       const load = new Load(servers, 4)
