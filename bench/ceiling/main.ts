@@ -1,14 +1,15 @@
 /**
  * The PostgreSQL-only ceiling: the bench's rows written with the processor's statement and driver
  * (`PgClient` from @effect/sql-pg) over CEILING_CONNECTIONS connections (2), in chunks of
- * CEILING_BATCH (500) consecutive entries, each chunk sorted by (device_id, ts) — what the processor
- * does with READ_COUNT=500 and WRITE_CONCURRENCY=2, minus Redis, decoding and state. The rows are
+ * CEILING_BATCH (the processor's WRITE_BATCH_SIZE) consecutive entries, each chunk sorted by
+ * (device_id, ts) — what the processor does with WRITE_CONCURRENCY=2, minus Redis, decoding and state. The rows are
  * built before the clock starts. Speaks JSON lines on stdout: progress every second, then `done`.
  *
  * Environment: POSTGRES_URL, BENCH_DATA (a JSON DataSpec), CEILING_CONNECTIONS, CEILING_BATCH.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Effect, Redacted } from "effect"
+import { DEFAULT_WRITE_BATCH_SIZE } from "../../src/config/AppConfig.ts"
 import { type DataSpec, generate } from "../data.ts"
 import { type Columns, insertColumns, payloadToRow, type Row, toSortedColumns } from "../sql.ts"
 
@@ -17,7 +18,7 @@ const specJson = process.env.BENCH_DATA
 if (url === undefined || specJson === undefined) throw new Error("POSTGRES_URL and BENCH_DATA are required")
 const spec = JSON.parse(specJson) as DataSpec
 const connections = Number(process.env.CEILING_CONNECTIONS ?? "2")
-const batch = Number(process.env.CEILING_BATCH ?? "500")
+const batch = Number(process.env.CEILING_BATCH ?? String(DEFAULT_WRITE_BATCH_SIZE))
 
 const say = (message: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(message)}\n`)
 
