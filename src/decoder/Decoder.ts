@@ -5,6 +5,7 @@ import { attributesText } from "./attributesText.ts"
 import { CodecError } from "./CodecError.ts"
 import { checkPayload } from "./fastPayload.ts"
 import { type Payload, PayloadSchema } from "./PayloadSchema.ts"
+import { scanPayload } from "./scanPayload.ts"
 import { normaliseAttributes, timestampMs, toPosition } from "./toPosition.ts"
 
 /** Entries larger than this are refused before parsing: a payload is a few hundred bytes. */
@@ -21,11 +22,31 @@ export const decodeEntry = (entry: StreamEntry): Result.Result<Position, CodecEr
   if (raw === undefined) return fail(entry.id, "missing field `payload`")
   if (raw.length > MAX_PAYLOAD_BYTES)
     return fail(entry.id, `payload is ${raw.length} bytes, more than ${MAX_PAYLOAD_BYTES}`)
+  const receivedAtRaw = fieldValue(entry, "received_at")
+  const receivedAtMs = receivedAtRaw === undefined ? null : Number(receivedAtRaw)
+  if (receivedAtMs !== null && !Number.isSafeInteger(receivedAtMs)) {
+    // The payload's own faults are reported first.
+    const payload = decodePayloadText(entry.id, raw, null)
+    return Result.isFailure(payload)
+      ? payload
+      : fail(entry.id, `received_at ${JSON.stringify(receivedAtRaw)} is not epoch milliseconds`)
+  }
+  const scanned = scanPayload(entry.id, raw, receivedAtMs)
+  return scanned !== undefined ? Result.succeed(scanned) : decodePayloadText(entry.id, raw, receivedAtMs)
+}
+
+/** The full path, for payloads `scanPayload` does not take: JSON.parse, the payload check, and the
+ * Schema for the precise reason when the check says no. */
+export const decodePayloadText = (
+  entryId: string,
+  raw: string,
+  receivedAtMs: number | null,
+): Result.Result<Position, CodecError> => {
   let json: unknown
   try {
     json = JSON.parse(raw)
   } catch (error) {
-    return fail(entry.id, `payload is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+    return fail(entryId, `payload is not JSON: ${error instanceof Error ? error.message : String(error)}`)
   }
   let payload: Payload
   let plainAttributes = false
@@ -35,22 +56,15 @@ export const decodeEntry = (entry: StreamEntry): Result.Result<Position, CodecEr
     plainAttributes = check === "valid"
   } else {
     const decoded = decodePayload(json)
-    if (Result.isFailure(decoded)) return fail(entry.id, decoded.failure.message)
+    if (Result.isFailure(decoded)) return fail(entryId, decoded.failure.message)
     payload = decoded.success
   }
   const tsMs = timestampMs(payload.ts)
-  if (tsMs === undefined) return fail(entry.id, `ts ${JSON.stringify(payload.ts)} is not a valid date`)
-  const receivedAtRaw = fieldValue(entry, "received_at")
-  let receivedAtMs: number | null = null
-  if (receivedAtRaw !== undefined) {
-    receivedAtMs = Number(receivedAtRaw)
-    if (!Number.isSafeInteger(receivedAtMs))
-      return fail(entry.id, `received_at ${JSON.stringify(receivedAtRaw)} is not epoch milliseconds`)
-  }
+  if (tsMs === undefined) return fail(entryId, `ts ${JSON.stringify(payload.ts)} is not a valid date`)
   const attributesJson = plainAttributes
     ? (attributesText(raw) ?? JSON.stringify(payload.attributes))
     : JSON.stringify(normaliseAttributes(payload.attributes))
-  return Result.succeed(toPosition(entry.id, payload, tsMs, receivedAtMs, attributesJson))
+  return Result.succeed(toPosition(entryId, payload, tsMs, receivedAtMs, attributesJson))
 }
 
 export interface DecodedBatch {

@@ -90,8 +90,9 @@ export class DeviceTable {
    * most recently used; evicts the least recently used one when the table is full. */
   add(deviceId: string, stored: Readonly<LastFix> | undefined): number {
     const slot = this.allocate()
-    this.slots.set(deviceId, slot)
-    this.ids[slot] = deviceId
+    const id = ownCopy(deviceId)
+    this.slots.set(id, slot)
+    this.ids[slot] = id
     const v = this.values
     const at = slot * STRIDE
     if (stored === undefined) {
@@ -186,6 +187,11 @@ export class DeviceTable {
     else this.prev[after] = before
   }
 }
+
+/** The id as a string of its own. Ids are cut from payload text (scanPayload), and V8 represents a cut
+ * of 13 characters or more as a view of the whole text: kept as a key, it would keep each device's
+ * first payload alive for as long as the device stays in the table (~400 bytes a device). */
+const ownCopy = (id: string): string => JSON.parse(JSON.stringify(id)) as string
 
 const writeFix = (v: Float64Array, at: number, fix: Readonly<LastFix>): void => {
   v[at + TS] = fix.tsMs

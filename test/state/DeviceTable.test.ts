@@ -1,3 +1,4 @@
+import * as ChildProcess from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
 import type { Position } from "../../src/domain/Position.ts"
 import type { DeviceState, LastFix } from "../../src/state/DeviceState.ts"
@@ -152,5 +153,30 @@ describe("DeviceTable", () => {
       expect(table.evictions).toBe(model.evictions)
       expect(table.size).toBe(model.states.size)
     }
+  })
+})
+
+describe("DeviceTable memory", () => {
+  it("keeps its own copy of each id: an id cut from a large text does not keep the text alive", () => {
+    // A fresh node with an explicit full collection, so the heap size is exact rather than timed.
+    const script = `
+      const { DeviceTable } = await import(${JSON.stringify(import.meta.resolve("../../src/state/DeviceTable.ts"))})
+      const table = new DeviceTable(10_000)
+      globalThis.gc()
+      const before = process.memoryUsage().heapUsed
+      for (let i = 0; i < 500; i++) {
+        const text = String(i).padStart(15, "0") + "x".repeat(100_000) + i
+        table.add(text.slice(0, 15), undefined)
+      }
+      globalThis.gc()
+      console.log(process.memoryUsage().heapUsed - before)
+    `
+    const grown = Number(
+      ChildProcess.execFileSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", script], {
+        encoding: "utf8",
+      }).trim(),
+    )
+    // 500 texts of 100 KB would be 50 MB; 500 ids and their slots are a few KB.
+    expect(grown).toBeLessThan(5_000_000)
   })
 })
