@@ -5,8 +5,8 @@ import { NO_RECEIVED_AT, type PositionColumns } from "../src/writer/positionColu
 /**
  * The row shape of the reference implementation and the Postgres ceiling, and the insert they share
  * with the processor (src/writer/insertPositions.ts, imported, so the three cannot drift): one
- * `INSERT … SELECT FROM unnest(typed arrays) ON CONFLICT (device_id, ts) DO NOTHING RETURNING
- * stream_id` per chunk, the chunk sorted by (device_id, ts).
+ * `INSERT … SELECT FROM unnest(typed arrays) ON CONFLICT (device_id, ts) DO NOTHING`, answering
+ * how many rows were inserted, per chunk, the chunk sorted by (device_id, ts).
  */
 
 export interface Row {

@@ -54,7 +54,7 @@ const program = Effect.gen(function* () {
       insertColumns(sql, c).pipe(
         Effect.map((rows) => {
           written += c.deviceId.length
-          inserted += rows.length
+          inserted += rows[0]?.inserted ?? 0
         }),
       ),
     { concurrency: connections, discard: true },

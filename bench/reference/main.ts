@@ -91,9 +91,10 @@ while (!stopping) {
     }
   }
   if (rows.length > 0) {
-    const written = await insert(rows)
-    inserted += written.length
-    duplicates += rows.length - written.length
+    const [result] = await insert(rows)
+    const insertedNow = result?.inserted ?? 0
+    inserted += insertedNow
+    duplicates += rows.length - insertedNow
   }
   await redis.xack(stream, group, ...ids)
 }

@@ -186,10 +186,9 @@ export class BatchProcessor extends Context.Service<
                 return report
               }),
             )
-            inserted = report.inserted.length
-            duplicate = report.duplicate.length
-            for (const p of report.inserted) ackIds.push(p.streamId)
-            for (const p of report.duplicate) ackIds.push(p.streamId)
+            inserted = report.inserted
+            duplicate = report.written.length - report.inserted
+            for (const p of report.written) ackIds.push(p.streamId)
             yield* Metric.update(M.writtenInserted, inserted)
             yield* Metric.update(M.writtenDuplicate, duplicate)
             if (report.failed.length > 0) {

@@ -10,15 +10,24 @@ export interface FailedRecord {
   readonly error: PermanentWriteError
 }
 
-/** How every record of a batch ended. `inserted` and `duplicate` may be acknowledged; `failed`
- * holds only rows PostgreSQL rejected on their own (isolated from their chunk), for the DLQ. */
+/** How every record of a batch ended. `written` are stored (inserted now, or already there: a
+ * duplicate) and may be acknowledged; `failed` holds only rows PostgreSQL rejected on their own
+ * (isolated from their chunk), for the DLQ. */
 export interface WriteReport {
-  readonly inserted: Array<Position>
-  readonly duplicate: Array<Position>
+  readonly written: Array<Position>
+  /** How many of `written` were new rows; the others were duplicates. */
+  inserted: number
   readonly failed: Array<FailedRecord>
 }
 
-export const emptyReport = (): WriteReport => ({ inserted: [], duplicate: [], failed: [] })
+export const emptyReport = (): WriteReport => ({ written: [], inserted: 0, failed: [] })
+
+/** A report of every position written, `inserted` of them new (for test layers). */
+export const writtenReport = (positions: ReadonlyArray<Position>, inserted = positions.length): WriteReport => ({
+  written: [...positions],
+  inserted,
+  failed: [],
+})
 
 export class Writer extends Context.Service<
   Writer,
@@ -46,12 +55,8 @@ export class Writer extends Context.Service<
         ): Effect.Effect<void, TransientWriteError> =>
           insert(toColumns(sorted, from, to)).pipe(
             Effect.map((rows): void => {
-              const inserted = new Set<string>()
-              for (const row of rows) inserted.add(row.stream_id)
-              for (let i = from; i < to; i++) {
-                const p = sorted[i] as Position
-                ;(inserted.has(p.streamId) ? report.inserted : report.duplicate).push(p)
-              }
+              report.inserted += rows[0]?.inserted ?? 0
+              for (let i = from; i < to; i++) report.written.push(sorted[i] as Position)
             }),
             Effect.catchTag("PermanentWriteError", (error) => {
               if (to - from === 1) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { Checkpoints } from "../../src/processor/Checkpoints.ts"
 import { StateLoader } from "../../src/state/StateStore.ts"
-import { emptyReport, Writer } from "../../src/writer/Writer.ts"
+import { Writer, writtenReport } from "../../src/writer/Writer.ts"
 import { entryFields, validPayload } from "../support/entries.ts"
 import { killAllProcessors, logsMatching, spawnProcessor, startServers, waitFor } from "../support/harness.ts"
 import { processorWith, redisFor, testSettings } from "../support/processor.ts"
@@ -29,7 +29,7 @@ describe("processor housekeeping", () => {
           return reply.every((c) => Number(c[c.indexOf("idle") + 1]) > 1000)
         }, "both ghosts idle past the bound")
       })
-      const writer = Writer.layerTest((positions) => Effect.succeed({ ...emptyReport(), inserted: [...positions] }))
+      const writer = Writer.layerTest((positions) => Effect.succeed(writtenReport(positions)))
       const run = yield* Effect.forkChild(
         processorWith(settings, { writer, stateLoader: StateLoader.layerNone, checkpoints: Checkpoints.layerMemory }),
       )

@@ -4,7 +4,7 @@ import type { Position } from "../../src/domain/Position.ts"
 import { Checkpoints } from "../../src/processor/Checkpoints.ts"
 import { StateLoader } from "../../src/state/StateStore.ts"
 import { PermanentWriteError, TransientWriteError } from "../../src/writer/WriteError.ts"
-import { emptyReport, type WriteReport, Writer } from "../../src/writer/Writer.ts"
+import { emptyReport, type WriteReport, Writer, writtenReport } from "../../src/writer/Writer.ts"
 import { entryFields, validPayload } from "../support/entries.ts"
 import { eventually, pendingCount, processorWith, redisFor, testSettings } from "../support/processor.ts"
 
@@ -28,7 +28,8 @@ const controllableWriter = () => {
             error: new PermanentWriteError({ reason: "22003 out of range (test)", sqlState: "22003" }),
           })
         } else {
-          report.inserted.push(p)
+          report.written.push(p)
+          report.inserted++
           written.push(p)
         }
       }
@@ -94,7 +95,7 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
       const writer = Writer.layerTest((positions) =>
         Effect.sync(() => {
           started = Date.now()
-        }).pipe(Effect.andThen(Deferred.await(release)), Effect.as({ ...emptyReport(), inserted: [...positions] })),
+        }).pipe(Effect.andThen(Deferred.await(release)), Effect.as(writtenReport(positions))),
       )
       yield* Effect.promise(async () => {
         for (let i = 0; i < 3; i++) await redis.call("XADD", stream, "*", ...entryFields(validPayload(`slow${i}`, i)))
@@ -130,7 +131,7 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
         Effect.suspend(() => {
           calls.push(positions.map((p) => p.deviceId))
           return calls.length === 1 ? Deferred.await(release) : Effect.void
-        }).pipe(Effect.as({ ...emptyReport(), inserted: [...positions] })),
+        }).pipe(Effect.as(writtenReport(positions))),
       )
       const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer)))
       yield* Effect.promise(async () => {

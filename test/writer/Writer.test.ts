@@ -40,11 +40,11 @@ describe("Writer against PostgreSQL", () => {
         const writer = yield* Writer
         const batch = [position("1-0", "w1", 1000), position("1-1", "w1", 2000), position("1-2", "w2", 1000)]
         const first = yield* writer.write(batch)
-        expect(ids(first.inserted)).toEqual(["1-0", "1-1", "1-2"])
-        expect(first.duplicate).toEqual([])
+        expect(ids(first.written)).toEqual(["1-0", "1-1", "1-2"])
+        expect(first.inserted).toBe(3)
         const again = yield* writer.write(batch.map((p, i) => ({ ...p, streamId: `2-${i}` })))
-        expect(again.inserted).toEqual([])
-        expect(ids(again.duplicate)).toEqual(["2-0", "2-1", "2-2"])
+        expect(ids(again.written)).toEqual(["2-0", "2-1", "2-2"])
+        expect(again.inserted).toBe(0)
 
         const sql = yield* SqlClient.SqlClient
         const rows = yield* sql<{
@@ -79,7 +79,7 @@ describe("Writer against PostgreSQL", () => {
           position("8-1", "w8", 2, { lat: 54.25, speed: 0, altitude: 3_000_000_000, receivedAtMs: 1_700_000_000_001 }),
           position("8-2", "w8", 3, { lat: -0.5, speed: 1e-9, eventId: 65_535, receivedAtMs: null }),
         ])
-        expect(report.inserted.length).toBe(3)
+        expect(report.inserted).toBe(3)
         const sql = yield* SqlClient.SqlClient
         const rows = yield* sql<{ lat: number; speed: number; altitude: number; received_at: Date | null }>`
           SELECT lat, speed, altitude, received_at FROM positions WHERE device_id = 'w8' ORDER BY ts`
@@ -97,8 +97,8 @@ describe("Writer against PostgreSQL", () => {
       Effect.gen(function* () {
         const writer = yield* Writer
         const report = yield* writer.write([position("3-0", "w3", 5000), position("3-1", "w3", 5000)])
-        expect(report.inserted.length).toBe(1)
-        expect(report.duplicate.length).toBe(1)
+        expect(report.written.length).toBe(2)
+        expect(report.inserted).toBe(1)
         expect(report.failed).toEqual([])
       }),
     ),
@@ -113,8 +113,8 @@ describe("Writer against PostgreSQL", () => {
           ...batch,
           ...batch.slice(0, 10).map((p) => ({ ...p, streamId: `5-${p.streamId}` })),
         ])
-        expect(report.inserted.length).toBe(250)
-        expect(report.duplicate.length).toBe(10)
+        expect(report.written.length).toBe(260)
+        expect(report.inserted).toBe(250)
       }),
       64,
     ),
@@ -128,7 +128,8 @@ describe("Writer against PostgreSQL", () => {
         batch[17] = position("6-17", "w6", 20_017, { satellites: 100_000 }) // smallint out of range
         batch[60] = position("6-60", "w6", 20_060, { attributesJson: JSON.stringify({ "1": "nul\u0000byte" }) }) // jsonb rejects \u0000
         const report = yield* writer.write(batch)
-        expect(report.inserted.length).toBe(98)
+        expect(report.written.length).toBe(98)
+        expect(report.inserted).toBe(98)
         expect(report.failed.map((f) => f.position.streamId).sort()).toEqual(["6-17", "6-60"])
         expect(report.failed.map((f) => f.error.sqlState).sort()).toEqual(["22003", "22P05"])
         const sql = yield* SqlClient.SqlClient
@@ -174,7 +175,7 @@ describe("Writer against PostgreSQL", () => {
         yield* Fiber.join(holder)
         // The pool reconnects: the same write then succeeds.
         const report = yield* writer.write([position("7-1", "w7", 2)]).pipe(Effect.retry({ times: 3 }))
-        expect(report.inserted.length).toBe(1)
+        expect(report.inserted).toBe(1)
         const [row] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM positions WHERE device_id = 'w7'`
         expect(row?.n).toBe(1)
       }),
