@@ -163,6 +163,8 @@ export const buildRows = (s: Samples): Array<Row> => {
         target: (_, ratio) => ({ text: "≤ ref p99", met: ratio === undefined ? undefined : ratio.median <= 1 }),
       },
       { name: "max ms", get: (x) => x.maxMs },
+      { name: "CPU µs/entry", get: (x) => x.cpuUsPerEntry },
+      { name: "entries per read", get: (x) => x.entriesPerRead },
     ]
     for (const m of metrics) {
       const processor = spread(p.map(m.get))

@@ -1,6 +1,15 @@
 import { type Contender, launch } from "../contenders.ts"
 import { type Dataset, SOURCE } from "../data.ts"
-import { backgroundCpuPct, countRows, freePort, groupState, STREAM, sleep, withSampleServers } from "../infra.ts"
+import {
+  backgroundCpuPct,
+  countRows,
+  freePort,
+  groupState,
+  redisCommandCalls,
+  STREAM,
+  sleep,
+  withSampleServers,
+} from "../infra.ts"
 import { fmtInt, mb, status } from "../progress.ts"
 import { failedExit } from "./drain.ts"
 
@@ -21,6 +30,10 @@ export interface LatencySample {
   /** After the producer stopped: time until the group had nothing left to read or acknowledge. */
   readonly catchUpMs: number
   readonly peakRssBytes: number
+  /** The contender's CPU over the whole load (warm-up included), per entry offered. */
+  readonly cpuUsPerEntry: number
+  /** Entries per XREADGROUP, on average: the per-batch work is spread over this many entries. */
+  readonly entriesPerRead: number
   readonly exitCode: number | null
   readonly backgroundCpuPct: number
   readonly log: string
@@ -86,6 +99,8 @@ export const runLatency = (o: LatencyOptions): Promise<LatencySample> =>
     await sleep(1_000)
 
     const total = o.data.payloads.length
+    const cpuAtStart = running.cpuMs()
+    const readsAtStart = (await redisCommandCalls(observer)).xreadgroup?.calls ?? 0
     let sent = 0
     let firstMeasuredId: string | undefined
     let measuredStartedAt = 0
@@ -142,6 +157,8 @@ export const runLatency = (o: LatencyOptions): Promise<LatencySample> =>
     }
     const catchUpMs = performance.now() - producedAt
     const peakRssBytes = running.peakRss()
+    const cpuMs = running.cpuMs() - cpuAtStart
+    const reads = ((await redisCommandCalls(observer)).xreadgroup?.calls ?? 0) - readsAtStart
     const stopped = await running.stop()
 
     const rowsTotal = await countRows(servers.db)
@@ -182,6 +199,8 @@ export const runLatency = (o: LatencyOptions): Promise<LatencySample> =>
       meanMs: p.mean,
       catchUpMs,
       peakRssBytes,
+      cpuUsPerEntry: (cpuMs * 1000) / total,
+      entriesPerRead: total / Math.max(1, reads),
       exitCode: stopped.code,
       backgroundCpuPct: background,
       log: running.logFile,
