@@ -55,6 +55,11 @@ export class DeviceTable {
     return this.slots.has(deviceId)
   }
 
+  /** The device's slot for `observeAt`, or -1 when it is not in the table. */
+  slotOf(deviceId: string): number {
+    return this.slots.get(deviceId) ?? NONE
+  }
+
   /** A copy of the device's state, for callers outside the hot path. */
   get(deviceId: string): DeviceState | undefined {
     const slot = this.slots.get(deviceId)
@@ -116,7 +121,12 @@ export class DeviceTable {
    * once per `batch` (moving it again within a batch changes nothing).
    */
   observe(deviceId: string, position: Position, batch: number): void {
-    const slot = this.slots.get(deviceId) ?? this.add(deviceId, undefined)
+    this.observeAt(this.slots.get(deviceId) ?? this.add(deviceId, undefined), position, batch)
+  }
+
+  /** `observe` at a slot from `slotOf`, looked up with no add or delete in between (an add may
+   * evict, and a freed slot is handed to another device). */
+  observeAt(slot: number, position: Position, batch: number): void {
     const v = this.values
     const at = slot * STRIDE
     v[at + RECORDS] = (v[at + RECORDS] as number) + 1

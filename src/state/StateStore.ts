@@ -45,18 +45,27 @@ export class StateStore extends Context.Service<
 
         const observeBatch = Effect.fnUntraced(function* (positions: ReadonlyArray<Position>) {
           batch++
+          const slots = new Int32Array(positions.length)
           let cold: Set<string> | undefined
-          for (const p of positions) {
-            if (!table.has(p.deviceId)) {
+          for (let i = 0; i < positions.length; i++) {
+            const deviceId = (positions[i] as Position).deviceId
+            const slot = table.slotOf(deviceId)
+            slots[i] = slot
+            if (slot < 0) {
               cold ??= new Set()
-              cold.add(p.deviceId)
+              cold.add(deviceId)
             }
           }
-          if (cold !== undefined) {
-            const stored = yield* loader.load([...cold])
-            for (const [deviceId, fix] of stored) {
-              if (!table.has(deviceId)) table.add(deviceId, fix)
-            }
+          if (cold === undefined) {
+            // Every device is in the table and nothing ran since the lookups: one lookup a record.
+            for (let i = 0; i < positions.length; i++)
+              table.observeAt(slots[i] as number, positions[i] as Position, batch)
+            return
+          }
+          // The load yields, and other batches may add and evict meanwhile: look up again after it.
+          const stored = yield* loader.load([...cold])
+          for (const [deviceId, fix] of stored) {
+            if (!table.has(deviceId)) table.add(deviceId, fix)
           }
           for (const p of positions) table.observe(p.deviceId, p, batch)
         })
