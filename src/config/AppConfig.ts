@@ -1,5 +1,6 @@
 import * as Os from "node:os"
 import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { ConcurrentMarkingMode } from "../runtime/ConcurrentMarking.ts"
 
 /**
  * The environment variables of SPEC §6, validated once at start-up. An invalid value fails with a
@@ -91,6 +92,10 @@ export const ProcessorSettings = Config.all({
   /** How far V8's old generation may grow past the live set before a full collection; 0 leaves
    * V8's own policy (src/runtime/heap.ts). */
   heapGrowthPercent: intBetween("HEAP_GROWTH_PERCENT", 50, 0, 1000),
+  /** When V8 marks the heap on a helper thread (src/runtime/ConcurrentMarking.ts). */
+  concurrentMarking: Config.schema(ConcurrentMarkingMode, "CONCURRENT_MARKING").pipe(
+    Config.withDefault("backlog" as const),
+  ),
 })
 
 export type ProcessorSettings = typeof ProcessorSettings extends Config.Config<infer A> ? A : never

@@ -3,6 +3,7 @@ import { Consumer } from "../consumer/Consumer.ts"
 import type { ReadEntry } from "../consumer/replies.ts"
 import * as M from "../metrics/processorMetrics.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
+import { ConcurrentMarking } from "../runtime/ConcurrentMarking.ts"
 import { StateStore } from "../state/StateStore.ts"
 import { type Batch, BatchProcessor } from "./BatchProcessor.ts"
 import { Checkpoints } from "./Checkpoints.ts"
@@ -47,6 +48,7 @@ export const runProcessor = (options: ProcessorOptions) =>
     const state = yield* StateStore
     const heartbeat = yield* Heartbeat
     const redis = yield* RedisClient
+    const marking = yield* ConcurrentMarking
     const { stream, group, consumer: name } = consumer.options
 
     const policy = yield* consumer.maxmemoryPolicy
@@ -107,7 +109,11 @@ export const runProcessor = (options: ProcessorOptions) =>
       return resilient("XREADGROUP", consumer.readNew(options.readCount, options.readBlockMs)).pipe(
         Effect.tap(({ lost }) => (lost === undefined ? Effect.void : recovery.report(lost))),
         Effect.map(({ entries }): Batch => {
-          backlog = entries.length >= options.readCount
+          const full = entries.length >= options.readCount
+          if (full !== backlog) {
+            backlog = full
+            marking.backlogChanged(full)
+          }
           return { source: "new", entries }
         }),
       )

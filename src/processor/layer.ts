@@ -3,6 +3,7 @@ import type { SqlClient } from "effect/sql"
 import type { ProcessorSettings } from "../config/AppConfig.ts"
 import { Consumer } from "../consumer/Consumer.ts"
 import { Decoder } from "../decoder/Decoder.ts"
+import { ConcurrentMarking } from "../runtime/ConcurrentMarking.ts"
 import { PostgresStateLoader } from "../state/PostgresStateLoader.ts"
 import { type StateLoader, StateStore } from "../state/StateStore.ts"
 import { Writer } from "../writer/Writer.ts"
@@ -22,12 +23,15 @@ export const processorOptions = (s: ProcessorSettings): ProcessorOptions => ({
   consumerIdleRemoveMs: s.consumerIdleRemoveMs,
 })
 
-/** The PostgreSQL-facing layers; a test swaps them for its own (a Writer that fails on demand,
- * checkpoints in memory) and then needs no database at all. */
+/** The layers that reach past Redis: PostgreSQL's, and the V8 heap's. A test swaps them for its own
+ * (a Writer that fails on demand, checkpoints in memory, marking reports recorded) and then needs no
+ * database at all. */
 export interface StorageLayers<R> {
   readonly writer: Layer.Layer<Writer, never, R>
   readonly stateLoader: Layer.Layer<StateLoader, never, R>
   readonly checkpoints: Layer.Layer<Checkpoints, never, R>
+  /** Default: the real one, per CONCURRENT_MARKING. */
+  readonly concurrentMarking?: Layer.Layer<ConcurrentMarking>
 }
 
 export const postgresStorage = (s: ProcessorSettings): StorageLayers<SqlClient.SqlClient> => ({
@@ -51,5 +55,12 @@ export const processorServices = <R>(s: ProcessorSettings, storage: StorageLayer
   const batches = BatchProcessor.layer({ maxDeliveries: s.maxDeliveries, claimThresholdMs: s.claimThresholdMs }).pipe(
     Layer.provide(Layer.mergeAll(Decoder.layer, state, writer, recovery)),
   )
-  return Layer.mergeAll(batches, recovery, checkpoints, state, Heartbeat.layer).pipe(Layer.provideMerge(consumer))
+  return Layer.mergeAll(
+    batches,
+    recovery,
+    checkpoints,
+    state,
+    Heartbeat.layer,
+    storage.concurrentMarking ?? ConcurrentMarking.layer(s.concurrentMarking),
+  ).pipe(Layer.provideMerge(consumer))
 }

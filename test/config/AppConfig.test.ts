@@ -40,6 +40,7 @@ describe("ProcessorSettings", () => {
     ["WRITE_BATCH_SIZE", "1.5"],
     ["MAX_DELIVERIES", "-1"],
     ["HEAP_GROWTH_PERCENT", "-5"],
+    ["CONCURRENT_MARKING", "sometimes"],
     ["MIGRATE_ON_START", "maybe"],
     ["REDIS_URL", "http://cache:6379"],
     ["POSTGRES_URL", "not a url"],
