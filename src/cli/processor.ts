@@ -24,6 +24,9 @@ export const processorProgram = (settings: ProcessorSettings, http?: HttpRoleSet
   )
   return program.pipe(
     Effect.provide(http === undefined ? layers : Layer.provideMerge(ProcessorOpsLive(settings, http), layers)),
+    // No tracer is exported: each SQL statement's span (with its attributes and clock reads) would be
+    // built per batch and dropped.
+    Effect.withTracerEnabled(false),
   )
 }
 

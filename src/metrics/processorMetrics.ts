@@ -1,24 +1,24 @@
 import { Metric } from "effect"
 
-/** The processor's series. Names follow Prometheus conventions: `_total` counters, base units. */
+/** The processor's series. Names follow Prometheus conventions: `_total` counters, base units.
+ * A labelled series is its own counter with fixed attributes rather than `Metric.withAttributes`
+ * on a shared one: that puts the labels in the context at each update, and the registry key (a
+ * sorted JSON string) is then rebuilt on every update of the hot path. */
+
+const labelled = (name: string, description: string, attributes: Readonly<Record<string, string>>) =>
+  Metric.counter(name, { description, incremental: true, attributes })
 
 export const recordsRead = Metric.counter("telemetry_records_read_total", {
   description: "Stream entries read (new, re-read or claimed)",
   incremental: true,
 })
-const decoded = Metric.counter("telemetry_records_decoded_total", {
-  description: "Entries decoded, by result",
-  incremental: true,
-})
-export const decodedOk = decoded.pipe(Metric.withAttributes({ result: "ok" }))
-export const decodedError = decoded.pipe(Metric.withAttributes({ result: "error" }))
-const written = Metric.counter("telemetry_records_written_total", {
-  description: "Records by write outcome",
-  incremental: true,
-})
-export const writtenInserted = written.pipe(Metric.withAttributes({ status: "inserted" }))
-export const writtenDuplicate = written.pipe(Metric.withAttributes({ status: "duplicate" }))
-export const writtenFailed = written.pipe(Metric.withAttributes({ status: "failed" }))
+const decodedDescription = "Entries decoded, by result"
+export const decodedOk = labelled("telemetry_records_decoded_total", decodedDescription, { result: "ok" })
+export const decodedError = labelled("telemetry_records_decoded_total", decodedDescription, { result: "error" })
+const writtenDescription = "Records by write outcome"
+export const writtenInserted = labelled("telemetry_records_written_total", writtenDescription, { status: "inserted" })
+export const writtenDuplicate = labelled("telemetry_records_written_total", writtenDescription, { status: "duplicate" })
+export const writtenFailed = labelled("telemetry_records_written_total", writtenDescription, { status: "failed" })
 export const recordsAcked = Metric.counter("telemetry_records_acked_total", {
   description: "Entries acknowledged",
   incremental: true,
