@@ -108,13 +108,13 @@ export const runProcessor = (options: ProcessorOptions) =>
       }
       return resilient("XREADGROUP", consumer.readNew(options.readCount, options.readBlockMs)).pipe(
         Effect.tap(({ lost }) => (lost === undefined ? Effect.void : recovery.report(lost))),
-        Effect.map(({ entries }): Batch => {
+        Effect.flatMap(({ entries }) => {
+          const batch: Batch = { source: "new", entries }
           const full = entries.length >= options.readCount
-          if (full !== backlog) {
-            backlog = full
-            marking.backlogChanged(full)
-          }
-          return { source: "new", entries }
+          if (full === backlog) return Effect.succeed(batch)
+          backlog = full
+          marking.backlogChanged(full)
+          return Effect.logDebug(full ? "draining a backlog" : "caught up").pipe(Effect.as(batch))
         }),
       )
     })
