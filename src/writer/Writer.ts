@@ -16,11 +16,14 @@ export interface FailedRecord {
 export interface WriteReport {
   readonly written: Array<Position>
   /** How many of `written` were new rows; the others were duplicates. */
-  inserted: number
+  readonly inserted: number
   readonly failed: Array<FailedRecord>
 }
 
-export const emptyReport = (): WriteReport => ({ written: [], inserted: 0, failed: [] })
+/** A report being filled in, chunk by chunk. */
+type ReportInProgress = { -readonly [K in keyof WriteReport]: WriteReport[K] }
+
+export const emptyReport = (): ReportInProgress => ({ written: [], inserted: 0, failed: [] })
 
 /** A report of every position written, `inserted` of them new (for test layers). */
 export const writtenReport = (positions: ReadonlyArray<Position>, inserted = positions.length): WriteReport => ({
@@ -51,7 +54,7 @@ export class Writer extends Context.Service<
           sorted: ReadonlyArray<Position>,
           from: number,
           to: number,
-          report: WriteReport,
+          report: ReportInProgress,
         ): Effect.Effect<void, TransientWriteError> =>
           insert(toColumns(sorted, from, to)).pipe(
             Effect.map((rows): void => {

@@ -4,7 +4,7 @@ import type { Position } from "../../src/domain/Position.ts"
 import { Checkpoints } from "../../src/processor/Checkpoints.ts"
 import { StateLoader } from "../../src/state/StateStore.ts"
 import { PermanentWriteError, TransientWriteError } from "../../src/writer/WriteError.ts"
-import { emptyReport, type WriteReport, Writer, writtenReport } from "../../src/writer/Writer.ts"
+import { emptyReport, Writer, writtenReport } from "../../src/writer/Writer.ts"
 import { entryFields, validPayload } from "../support/entries.ts"
 import { eventually, pendingCount, processorWith, redisFor, testSettings } from "../support/processor.ts"
 
@@ -20,7 +20,7 @@ const controllableWriter = () => {
     Effect.suspend(() => {
       calls.push(positions)
       if (control.failing) return Effect.fail(new TransientWriteError({ reason: "connection terminated (test)" }))
-      const report: WriteReport = emptyReport()
+      const report = emptyReport()
       for (const p of positions) {
         if (control.reject.has(p.deviceId)) {
           report.failed.push({
