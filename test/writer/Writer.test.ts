@@ -109,12 +109,12 @@ describe("Writer against PostgreSQL", () => {
       Effect.gen(function* () {
         const writer = yield* Writer
         const batch = Array.from({ length: 250 }, (_, i) => position(`4-${i}`, `w4-${i % 7}`, 10_000 + i))
-        const report = yield* writer.write([
-          ...batch,
-          ...batch.slice(0, 10).map((p) => ({ ...p, streamId: `5-${p.streamId}` })),
-        ])
+        const given = [...batch, ...batch.slice(0, 10).map((p) => ({ ...p, streamId: `5-${p.streamId}` }))]
+        const report = yield* writer.write(given)
         expect(report.written.length).toBe(260)
         expect(report.inserted).toBe(250)
+        // In the order given (stream order, for XACK), although written sorted by (device, ts).
+        expect(report.written.map((p) => p.streamId)).toEqual(given.map((p) => p.streamId))
       }),
       64,
     ),
@@ -129,6 +129,9 @@ describe("Writer against PostgreSQL", () => {
         batch[60] = position("6-60", "w6", 20_060, { attributesJson: JSON.stringify({ "1": "nul\u0000byte" }) }) // jsonb rejects \u0000
         const report = yield* writer.write(batch)
         expect(report.written.length).toBe(98)
+        expect(report.written.map((p) => p.streamId)).toEqual(
+          batch.filter((_, i) => i !== 17 && i !== 60).map((p) => p.streamId),
+        )
         expect(report.inserted).toBe(98)
         expect(report.failed.map((f) => f.position.streamId).sort()).toEqual(["6-17", "6-60"])
         expect(report.failed.map((f) => f.error.sqlState).sort()).toEqual(["22003", "22P05"])
