@@ -1,13 +1,15 @@
 import { Schema } from "effect"
 
-/** The `payload` JSON of a stream entry, SPEC §3.1. Validation only; `toPosition` normalises. */
+/** The `payload` JSON of a stream entry, SPEC §3.1. Validation only; `toPosition` normalises.
+ * The patterns are shared with the decoder's fast paths (fastPayload.ts, scanPayload.ts), so the
+ * three cannot disagree on them. */
 
-const DECIMAL = /^-?\d{1,20}$/
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+export const DECIMAL = /^-?\d{1,20}$/
+export const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 /** ISO-8601 date-time that names its zone: a bare local time would be guessed, so it is refused. */
-const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i
+export const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i
 /** IO elements are keyed by decimal id; record metadata by a lower-case name. */
-const ATTRIBUTE_KEY = /^(?:\d{1,5}|[a-z][a-z0-9_]{0,62})$/
+export const ATTRIBUTE_KEY = /^(?:\d{1,5}|[a-z][a-z0-9_]{0,62})$/
 
 export const BigIntAttribute = Schema.Struct({ $bigint: Schema.String.check(Schema.isPattern(DECIMAL)) })
 export const BytesAttribute = Schema.Struct({ $bytes: Schema.String.check(Schema.isPattern(BASE64)) })

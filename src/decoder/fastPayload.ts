@@ -1,4 +1,4 @@
-import type { Payload } from "./PayloadSchema.ts"
+import { ATTRIBUTE_KEY, BASE64, DECIMAL, ISO_WITH_ZONE, type Payload } from "./PayloadSchema.ts"
 
 /**
  * A hand-unrolled check that accepts exactly what `PayloadSchema` accepts, without allocating.
@@ -6,11 +6,6 @@ import type { Payload } from "./PayloadSchema.ts"
  * ~1 µs. It only says yes or no: on no, the decoder asks the Schema for the precise reason.
  * test/decoder/fastPayload.test.ts holds the two to the same verdicts.
  */
-
-const DECIMAL = /^-?\d{1,20}$/
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
-const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i
-const ATTRIBUTE_KEY = /^(?:\d{1,5}|[a-z][a-z0-9_]{0,62})$/
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v)
 const isInt = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v)

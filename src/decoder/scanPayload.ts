@@ -1,4 +1,5 @@
 import type { Position } from "../domain/Position.ts"
+import { BASE64 } from "./PayloadSchema.ts"
 
 /**
  * The common payload decoded in one pass over its text, without `JSON.parse`: no object graph per
@@ -41,8 +42,6 @@ const MAX_ATTRIBUTE_STRING = 4096
 const MAX_ATTRIBUTE_KEY = 63
 const MAX_IO_ID_DIGITS = 5
 const MAX_BIGINT_DIGITS = 20
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
 /** Every scanning step takes the index of the next character and returns the index after what it
  * read, or NOT_ACCEPTED: not in the common form. */
