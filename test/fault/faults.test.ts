@@ -7,6 +7,7 @@ import {
   killAllProcessors,
   Load,
   logsMatching,
+  type ProcessorProcess,
   rowCount,
   type Servers,
   STREAM,
@@ -55,6 +56,22 @@ const withServers = async (body: (servers: Servers) => Promise<Verdict>) => {
 
 const rowsAtLeast = (servers: Servers, n: number) => waitFor(async () => (await rowCount(servers)) >= n, `${n} rows`)
 
+/** Stops PostgreSQL once `rowsFirst` rows are in, goes on sending `moreEntries` while it is away,
+ * and returns when the processor is retrying a write (a batch surely in flight). */
+const stopPostgresUnderLoad = async (
+  servers: Servers,
+  load: Load,
+  p: ProcessorProcess,
+  rowsFirst: number,
+  moreEntries: number,
+) => {
+  await rowsAtLeast(servers, rowsFirst)
+  await servers.pg.stop()
+  await load.done()
+  load.start(moreEntries)
+  await waitFor(async () => logsMatching(p, /write batch failed; retrying/).length > 0, "writes to be retrying")
+}
+
 describe("fault injection (SPEC §8)", () => {
   it("processor SIGKILLed mid-batch, three times in a row", () =>
     withServers(async (servers) => {
@@ -77,13 +94,9 @@ describe("fault injection (SPEC §8)", () => {
       const load = new Load(servers, 2)
       const p = spawnProcessor(servers, "p1")
       load.start(3000)
-      await rowsAtLeast(servers, 1000)
-      await servers.pg.stop()
       // Entries keep arriving while the database is away; the processor must wait, not lose them.
+      await stopPostgresUnderLoad(servers, load, p, 1000, 6000)
       await load.done()
-      load.start(6000)
-      await load.done()
-      await waitFor(async () => logsMatching(p, /write batch failed; retrying/).length > 0, "the processor to notice")
       await servers.pg.start()
       await settle(servers, load)
       expect(p.child.exitCode).toBeNull()
@@ -112,12 +125,7 @@ describe("fault injection (SPEC §8)", () => {
       // CLAIM_THRESHOLD_MS 3000 (harness): a beat every second touches batches in flight ≥ 1 s.
       const p = spawnProcessor(servers, "p1")
       load.start(3000)
-      await rowsAtLeast(servers, 500)
-      await servers.pg.stop()
-      // More entries after the stop, so that a batch is surely in flight, retrying its write.
-      await load.done()
-      load.start(5000)
-      await waitFor(async () => logsMatching(p, /write batch failed; retrying/).length > 0, "writes to be retrying")
+      await stopPostgresUnderLoad(servers, load, p, 500, 5000)
       await servers.redis.stop()
       await waitFor(
         async () => logsMatching(p, /could not keep slow batches' entries claimed/).length > 0,
