@@ -1,5 +1,7 @@
 // First: ioredis must find the plain VerbatimString in the module cache when it loads.
 import "./plainVerbatimString.ts"
+// Then: replies decoded straight to text (after the line above: it loads ioredis's decoder).
+import "./installTextReplies.ts"
 import { Context, Duration, Effect, Layer, Redacted, Result } from "effect"
 import { Redis } from "ioredis"
 import { RedisError, toRedisError } from "./RedisError.ts"
