@@ -16,6 +16,8 @@ export interface LaunchOptions {
   readonly stateMaxDevices: number
   /** Extra variables for the processor (`--processor-env K=V`), e.g. WRITE_CONCURRENCY. */
   readonly processorEnv: Readonly<Record<string, string>>
+  /** Extra variables for the reference (`--reference-env K=V`), e.g. NODE_OPTIONS for a fairness check. */
+  readonly referenceEnv: Readonly<Record<string, string>>
   /** Writes a V8 CPU profile of the process into this directory when it exits. */
   readonly cpuProfDir?: string
 }
@@ -50,7 +52,7 @@ export const launch = (contender: Contender, o: LaunchOptions): Proc => {
     // The reference reads as many entries at a time as the processor.
     READ_COUNT: o.processorEnv.READ_COUNT ?? String(DEFAULT_READ_COUNT),
     ...nodeOptions,
-    ...(contender === "processor" ? o.processorEnv : {}),
+    ...(contender === "processor" ? o.processorEnv : o.referenceEnv),
   }
   const profile = o.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`]
   const args =

@@ -39,6 +39,7 @@ interface Options {
   readonly stateMaxDevices: number
   readonly ceiling: { readonly connections: number; readonly batch: number }
   readonly processorEnv: Readonly<Record<string, string>>
+  readonly referenceEnv: Readonly<Record<string, string>>
   /** Contenders to drain once more under `node --cpu-prof` (`--profile` = the processor). */
   readonly profile: ReadonlyArray<Contender>
   readonly build: boolean
@@ -62,6 +63,7 @@ const HELP = `usage: npm run bench -- [options]
   --memory-entries N      memory: entries (default 200000, quick 100000)
   --state-max-devices N   STATE_MAX_DEVICES for every case (default 100000)
   --processor-env K=V     extra environment for the processor (repeatable), e.g. WRITE_CONCURRENCY=3
+  --reference-env K=V     extra environment for the reference (repeatable), e.g. NODE_OPTIONS=--import …
   --profile[=a,b]         also drain once under \`node --cpu-prof\` and summarise where the CPU goes
                           (default the processor; --profile=processor,reference for both)
   --no-build              use the existing dist/ instead of running \`npm run build\` first
@@ -103,6 +105,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "memory-entries",
     "state-max-devices",
     "processor-env",
+    "reference-env",
     "profile",
     "no-build",
     "help",
@@ -132,12 +135,16 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
   const seed = num("seed", 42)
   const resendRate = num("resend-rate", 0.01)
   const devices = num("devices", 10_000)
-  const processorEnv: Record<string, string> = {}
-  for (const kv of flags.get("processor-env") ?? []) {
-    const eq = kv.indexOf("=")
-    if (eq <= 0) throw new Error(`--processor-env ${kv}: expected KEY=VALUE`)
-    processorEnv[kv.slice(0, eq)] = kv.slice(eq + 1)
+  const envOf = (name: string) => {
+    const env: Record<string, string> = {}
+    for (const kv of flags.get(name) ?? []) {
+      const eq = kv.indexOf("=")
+      if (eq <= 0) throw new Error(`--${name} ${kv}: expected KEY=VALUE`)
+      env[kv.slice(0, eq)] = kv.slice(eq + 1)
+    }
+    return env
   }
+  const processorEnv = envOf("processor-env")
   return {
     quick,
     runs: Math.max(1, Math.floor(num("runs", quick ? 1 : 3))),
@@ -160,6 +167,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     // The same rows per statement as the processor: the ceiling differs only in having no Redis.
     ceiling: { connections: 2, batch: Number(processorEnv.WRITE_BATCH_SIZE ?? DEFAULT_WRITE_BATCH_SIZE) },
     processorEnv,
+    referenceEnv: envOf("reference-env"),
     profile: (() => {
       const raw = one("profile")
       if (raw === undefined) return []
@@ -318,6 +326,7 @@ const main = async () => {
       logDir,
       stateMaxDevices: options.stateMaxDevices,
       processorEnv: options.processorEnv,
+      referenceEnv: options.referenceEnv,
       ...(cpuProfDir === undefined ? {} : { cpuProfDir }),
     })
 
@@ -367,6 +376,7 @@ const main = async () => {
               logDir,
               stateMaxDevices: options.stateMaxDevices,
               processorEnv: options.processorEnv,
+              referenceEnv: options.referenceEnv,
             }),
           (s: LatencySample) => {
             samples.latency.push(s)

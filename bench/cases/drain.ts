@@ -59,6 +59,7 @@ export interface DrainOptions {
   readonly logDir: string
   readonly stateMaxDevices: number
   readonly processorEnv: Readonly<Record<string, string>>
+  readonly referenceEnv: Readonly<Record<string, string>>
   readonly cpuProfDir?: string
   /** Fail the run when nothing is acknowledged for this long. */
   readonly stallMs?: number
@@ -100,6 +101,7 @@ export const runDrain = (o: DrainOptions): Promise<DrainSample> =>
       httpPort: await freePort(),
       stateMaxDevices: o.stateMaxDevices,
       processorEnv: o.processorEnv,
+      referenceEnv: o.referenceEnv,
       ...(o.cpuProfDir === undefined ? {} : { cpuProfDir: o.cpuProfDir }),
     }
     const spawnedAt = performance.now()

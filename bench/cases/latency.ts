@@ -50,6 +50,7 @@ export interface LatencyOptions {
   readonly logDir: string
   readonly stateMaxDevices: number
   readonly processorEnv: Readonly<Record<string, string>>
+  readonly referenceEnv: Readonly<Record<string, string>>
 }
 
 interface Percentiles {
@@ -82,6 +83,7 @@ export const runLatency = (o: LatencyOptions): Promise<LatencySample> =>
       httpPort: await freePort(),
       stateMaxDevices: o.stateMaxDevices,
       processorEnv: o.processorEnv,
+      referenceEnv: o.referenceEnv,
     })
     track(running)
     let dead: Error | undefined
