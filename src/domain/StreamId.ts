@@ -34,6 +34,16 @@ export const previousStreamId = (id: string): string => {
 
 /** The time part of a stream id: when Redis accepted the entry (for end-to-end latency). */
 export const streamIdTimeMs = (id: string): number => {
+  // Digit by digit, without cutting a string: it runs for every acknowledged record. Up to 15
+  // digits the sum is exact; anything else gets Number's answer on the part before the dash.
+  let ms = 0
+  let i = 0
+  for (; i < id.length && i <= 15; i++) {
+    const c = id.charCodeAt(i)
+    if (c >= 48 && c <= 57) ms = ms * 10 + (c - 48)
+    else break
+  }
+  if (i > 0 && i <= 15 && (i === id.length || id.charCodeAt(i) === 45)) return ms
   const dash = id.indexOf("-")
   return Number(dash === -1 ? id : id.slice(0, dash))
 }

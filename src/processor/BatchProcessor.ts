@@ -6,6 +6,7 @@ import type { Position } from "../domain/Position.ts"
 import type { StreamEntry } from "../domain/StreamEntry.ts"
 import { streamIdTimeMs } from "../domain/StreamId.ts"
 import * as M from "../metrics/processorMetrics.ts"
+import { registerRecordHistogram } from "../metrics/RecordHistogram.ts"
 import { StateStore } from "../state/StateStore.ts"
 import { Writer } from "../writer/Writer.ts"
 import { GroupRecovery } from "./GroupRecovery.ts"
@@ -79,6 +80,7 @@ export class BatchProcessor extends Context.Service<
         const recovery = yield* GroupRecovery
 
         const redisMust = recovery.resilient
+        const endToEnd = yield* registerRecordHistogram(M.endToEndSeconds, M.endToEndBoundaries)
 
         // Keeps slow batches' entries from looking idle, so no peer claims them mid-write: one fiber
         // for all batches, touching (XCLAIM JUSTID) the entries of every batch that has been in
@@ -214,10 +216,9 @@ export class BatchProcessor extends Context.Service<
           if (ackIds.length > 0) {
             const acked = yield* redisMust("XACK", consumer.ack(ackIds))
             yield* Metric.update(M.recordsAcked, acked)
-            // One observation per record, without an effect per record on the hot path.
-            const context = yield* Effect.context<never>()
+            // One observation per record, without an effect or an allocation per record.
             const now = Date.now()
-            for (const id of ackIds) M.endToEndSeconds.updateUnsafe((now - streamIdTimeMs(id)) / 1000, context)
+            for (const id of ackIds) endToEnd.observe((now - streamIdTimeMs(id)) / 1000)
           }
           yield* Effect.logDebug("batch done").pipe(
             Effect.annotateLogs({

@@ -21,5 +21,28 @@ describe("stream ids", () => {
 
   it("reads the time part", () => {
     expect(streamIdTimeMs("1700000000123-7")).toBe(1_700_000_000_123)
+    // Whatever the input, the answer of Number() on the part before the first dash.
+    const before = (id: string) => {
+      const dash = id.indexOf("-")
+      return Number(dash === -1 ? id : id.slice(0, dash))
+    }
+    for (const id of [
+      "0-0",
+      "5",
+      "123456789012345-1",
+      "1234567890123456-1",
+      "99999999999999999999-0",
+      "",
+      "-",
+      "-3",
+      "1-",
+      "1x-2",
+      "12 -1",
+      " 1-0",
+      "1e3-0",
+      "0x10-0",
+    ]) {
+      expect(Object.is(streamIdTimeMs(id), before(id)), id).toBe(true)
+    }
   })
 })
