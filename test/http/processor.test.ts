@@ -134,6 +134,10 @@ describe("processor HTTP with real Redis and PostgreSQL", () => {
     expect((after.get(inserted) ?? 0) - (before.get(inserted) ?? 0)).toBe(n)
     expect(after.has("telemetry_records_read_total")).toBe(true)
     expect([...after.keys()].some((k) => k.startsWith("telemetry_batch_write_duration_seconds_bucket{"))).toBe(true)
+    // One end-to-end observation per acknowledged record (src/metrics/RecordHistogram.ts).
+    const endToEnd = "telemetry_end_to_end_latency_seconds_count"
+    expect((after.get(endToEnd) ?? 0) - (before.get(endToEnd) ?? 0)).toBe(n)
+    expect(after.get('telemetry_end_to_end_latency_seconds_bucket{le="+Inf"}')).toBe(after.get(endToEnd))
     // The operations gauges (src/ops/opsMetrics.ts), sampled at start: the test Redis runs noeviction.
     expect(after.get("telemetry_redis_noeviction")).toBe(1)
     expect(after.has("telemetry_stream_length")).toBe(true)
