@@ -17,6 +17,25 @@ export interface ReadEntry {
   readonly fields: ReadonlyArray<string> | null
 }
 
+/**
+ * Checks that `fields` are all strings, and puts one shared string in place of each field name
+ * every entry carries (SPEC §3.1). The reply holds a fresh copy of each name per entry, which every
+ * batch in flight would keep (and V8 copy from one generation to the next); the shared one also
+ * makes `fieldValue`'s comparisons a pointer check.
+ */
+const isStringArrayWithSharedNames = (fields: unknown): fields is Array<string> => {
+  if (!Array.isArray(fields)) return false
+  for (let i = 0; i < fields.length; i++) {
+    const field: unknown = fields[i]
+    if (typeof field !== "string") return false
+    if (i % 2 === 1) continue
+    if (field === "payload") fields[i] = "payload"
+    else if (field === "received_at") fields[i] = "received_at"
+    else if (field === "source") fields[i] = "source"
+  }
+  return true
+}
+
 export const parseEntries = (command: string, reply: unknown): Array<ReadEntry> => {
   if (!Array.isArray(reply)) throw new UnexpectedReply(command, reply)
   const entries: Array<ReadEntry> = new Array(reply.length)
@@ -24,7 +43,7 @@ export const parseEntries = (command: string, reply: unknown): Array<ReadEntry> 
     const item: unknown = reply[i]
     if (!Array.isArray(item) || typeof item[0] !== "string") throw new UnexpectedReply(command, item)
     const fields: unknown = item[1]
-    if (fields !== null && !isStringArray(fields)) throw new UnexpectedReply(command, item)
+    if (fields !== null && !isStringArrayWithSharedNames(fields)) throw new UnexpectedReply(command, item)
     entries[i] = { id: item[0], fields }
   }
   return entries
