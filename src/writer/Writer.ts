@@ -2,7 +2,7 @@ import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import type { Position } from "../domain/Position.ts"
 import { insertPositions } from "./insertPositions.ts"
-import { compareByKey, type PositionColumns, toColumns } from "./positionColumns.ts"
+import { type PositionColumns, sortByKey, toColumns } from "./positionColumns.ts"
 import { classifySqlError, type PermanentWriteError, type TransientWriteError } from "./WriteError.ts"
 
 export interface FailedRecord {
@@ -74,7 +74,7 @@ export class Writer extends Context.Service<
           )
 
         const write = Effect.fnUntraced(function* (positions: ReadonlyArray<Position>) {
-          const sorted = positions.slice().sort(compareByKey)
+          const sorted = sortByKey(positions)
           const report = emptyReport()
           for (let from = 0; from < sorted.length; from += options.chunkSize) {
             yield* writeRange(sorted, from, Math.min(from + options.chunkSize, sorted.length), report)

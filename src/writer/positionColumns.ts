@@ -56,7 +56,46 @@ export const toColumns = (positions: ReadonlyArray<Position>, from = 0, to = pos
   return columns
 }
 
-/** (device_id, ts) order: concurrent writers then take row locks in the same order and cannot
- * deadlock on ON CONFLICT. */
-export const compareByKey = (a: Position, b: Position): number =>
-  a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.tsMs - b.tsMs
+/** The value of an id of 1–15 decimal digits (exact in a double), else +Infinity. */
+const digitsValue = (id: string): number => {
+  if (id.length === 0 || id.length > 15) return Number.POSITIVE_INFINITY
+  let value = 0
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i) - 48
+    if (c < 0 || c > 9) return Number.POSITIVE_INFINITY
+    value = value * 10 + c
+  }
+  return value
+}
+
+/**
+ * The positions in key order, so that concurrent writers take row locks in the same order and
+ * cannot deadlock on ON CONFLICT: every writer (and every processor) sorts the same way. The order
+ * is on (digits value, id length, time) for ids of up to 15 digits (IMEIs), which sort before the
+ * others; those go by (id text, time). For ids of one length it is the text order, which keeps
+ * PostgreSQL's (device_id, ts) index inserts local. Comparing two numbers instead of two strings
+ * (cut from the payloads) made sorting a 1,000-position batch several times cheaper.
+ */
+export const sortByKey = (positions: ReadonlyArray<Position>): Array<Position> => {
+  const n = positions.length
+  const value = new Float64Array(n)
+  const order: Array<number> = new Array(n)
+  for (let i = 0; i < n; i++) {
+    value[i] = digitsValue((positions[i] as Position).deviceId)
+    order[i] = i
+  }
+  order.sort((i, j) => {
+    const a = value[i] as number
+    const b = value[j] as number
+    if (a !== b) return a < b ? -1 : 1
+    const p = positions[i] as Position
+    const q = positions[j] as Position
+    if (a !== Number.POSITIVE_INFINITY) {
+      if (p.deviceId.length !== q.deviceId.length) return p.deviceId.length - q.deviceId.length
+    } else if (p.deviceId !== q.deviceId) return p.deviceId < q.deviceId ? -1 : 1
+    return p.tsMs - q.tsMs
+  })
+  const sorted: Array<Position> = new Array(n)
+  for (let k = 0; k < n; k++) sorted[k] = positions[order[k] as number] as Position
+  return sorted
+}
