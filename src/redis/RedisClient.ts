@@ -1,7 +1,5 @@
 // First: ioredis must find the plain VerbatimString in the module cache when it loads.
 import "./plainVerbatimString.ts"
-// Then: replies decoded straight to text (after the line above: it loads ioredis's decoder).
-import "./installTextReplies.ts"
 import { Context, Duration, Effect, Layer, Redacted, Result } from "effect"
 import { Redis } from "ioredis"
 import { textRepliesInstalled } from "./installTextReplies.ts"

@@ -7,12 +7,13 @@ import { TextReplyDecoder } from "./TextReplyDecoder.ts"
  * reply mapping is ioredis's default; any other mapping (`replyMapping: "resp3"`,
  * `stringNumbers`) keeps ioredis's own decoder.
  *
- * The trade: strings come back as strings even from the Buffer flavour of a command
- * (`callBuffer`, `getBuffer`, …), which this process never uses: its stream payloads are JSON
- * text. ioredis creates a connection's decoder through its decoder module's `Decoder` export when
- * the connection opens, so replacing that export applies to every connection opened afterwards.
- * Imported for its effect by RedisClient.ts; test/redis/TextReplyDecoder.test.ts checks ioredis
- * picks it up.
+ * The trade: the Buffer flavour of a command (`callBuffer`, `getBuffer`, …) returns text too.
+ * Nothing in this process needs bytes from Redis (its stream payloads are JSON text), and
+ * RedisClient sends its commands with `callBuffer` for exactly that: the reply as decoded, without
+ * ioredis's second pass. ioredis creates a connection's decoder through its decoder module's
+ * `Decoder` export when the connection opens, so replacing that export (on import of this module)
+ * applies to every connection opened afterwards. RedisClient.ts imports it and refuses to start
+ * without it; test/redis/TextReplyDecoder.test.ts checks ioredis picks it up.
  */
 
 interface TypeMapping {
