@@ -29,6 +29,7 @@ const CR = 13
 const MINUS = 45
 const PLUS = 43
 const DIGIT_0 = 48
+const DIGIT_9 = 57
 const LOWER_T = 116
 
 const ARRAY = 42 // *
@@ -71,8 +72,18 @@ const lineEnd = (buf: Buffer, from: number): number => {
 /** The unsigned decimal in buf[from, end). Same arithmetic as ioredis, so the same value for
  * integers beyond 2^53. */
 const digits = (buf: Buffer, from: number, end: number): number => {
+  if (from === end) throw new Error("RESP protocol error: a length or an integer without digits")
   let n = 0
-  for (let i = from; i < end; i++) n = n * 10 + (buf[i] as number) - DIGIT_0
+  for (let i = from; i < end; i++) {
+    const byte = buf[i] as number
+    // A reply Redis cannot have sent: fail the connection (ioredis reconnects) rather than read on
+    // from a wrong place.
+    if (byte < DIGIT_0 || byte > DIGIT_9) {
+      throw new Error(`RESP protocol error: "${text(buf, from, end)}" is not a number`)
+    }
+    // In ioredis's order of operations: the same double beyond 2^53.
+    n = n * 10 + byte - DIGIT_0
+  }
   return n
 }
 

@@ -188,9 +188,12 @@ describe("TextReplyDecoder gives what ioredis gives a command that asked for tex
     ])
   })
 
-  it("fails loudly on a type byte it does not know, as ioredis does", () => {
+  it("fails loudly on a type byte it does not know, as ioredis does, and on a length that is not a number", () => {
     expect(() => viaText([Buffer.from("?5\r\n")])).toThrow(/Unknown RESP type/)
     expect(() => viaIoredis([Buffer.from("?5\r\n")])).toThrow(/Unknown RESP type/)
+    for (const wire of ["$5x\r\nhello\r\n", "*\r\n", "*1 \r\n:1\r\n", ":1.5\r\n"]) {
+      expect(() => viaText([Buffer.from(wire)]), JSON.stringify(wire)).toThrow(/RESP protocol error/)
+    }
   })
 
   it("serves only ioredis's default mapping; other mappings keep ioredis's decoder", () => {
