@@ -52,9 +52,9 @@ const program = Effect.gen(function* () {
     chunks,
     (c) =>
       insertColumns(sql, c).pipe(
-        Effect.map((rows) => {
+        Effect.map((insertedNow) => {
           written += c.deviceId.length
-          inserted += rows[0]?.inserted ?? 0
+          inserted += insertedNow
         }),
       ),
     { concurrency: connections, discard: true },

@@ -29,7 +29,7 @@ const pg = ManagedRuntime.make(
 )
 const sql = await pg.runPromise(PgClient.PgClient)
 
-/** The whole "driver layer" of the reference: a statement in, a promise of its rows out. */
+/** The whole "driver layer" of the reference: a statement in, a promise of the inserted count out. */
 const insert = (rows: ReadonlyArray<Row>) => pg.runPromise(insertColumns(sql, toSortedColumns(rows)))
 
 let stopping = false
@@ -91,8 +91,7 @@ while (!stopping) {
     }
   }
   if (rows.length > 0) {
-    const [result] = await insert(rows)
-    const insertedNow = result?.inserted ?? 0
+    const insertedNow = await insert(rows)
     inserted += insertedNow
     duplicates += rows.length - insertedNow
   }

@@ -13,12 +13,22 @@ export interface RecordHistogram {
   readonly observe: (value: number) => void
 }
 
-/** Registers the series for the lifetime of the scope. `boundaries` must be the ones `metric` was
- * created with (ascending). */
-export const registerRecordHistogram = (
-  metric: Metric.Histogram<number>,
-  boundaries: ReadonlyArray<number>,
-): Effect.Effect<RecordHistogram, never, Scope.Scope> =>
+/** A histogram metric with its boundaries, which Effect's metric keeps to itself. */
+export interface RecordHistogramMetric {
+  readonly metric: Metric.Histogram<number>
+  readonly boundaries: ReadonlyArray<number>
+}
+
+export const recordHistogramMetric = (
+  name: string,
+  options: { readonly description?: string; readonly boundaries: ReadonlyArray<number> },
+): RecordHistogramMetric => ({ metric: Metric.histogram(name, options), boundaries: options.boundaries })
+
+/** Registers the series for the lifetime of the scope. */
+export const registerRecordHistogram = ({
+  metric,
+  boundaries,
+}: RecordHistogramMetric): Effect.Effect<RecordHistogram, never, Scope.Scope> =>
   Effect.gen(function* () {
     const bounds = Float64Array.from(boundaries)
     // One slot per boundary, and one past the last (counted, not listed, like Effect's own).

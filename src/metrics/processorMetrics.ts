@@ -1,4 +1,5 @@
 import { Metric } from "effect"
+import { recordHistogramMetric } from "./RecordHistogram.ts"
 
 /** The processor's series. Names follow Prometheus conventions: `_total` counters, base units.
  * A labelled series is its own counter with fixed attributes rather than `Metric.withAttributes`
@@ -55,11 +56,10 @@ export const batchWriteSeconds = Metric.histogram("telemetry_batch_write_duratio
   description: "Time to write one batch to PostgreSQL",
   boundaries: Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 14 }),
 })
-export const endToEndBoundaries = Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 18 })
-/** Observed per record through a RecordHistogram (BatchProcessor), registered with these boundaries. */
-export const endToEndSeconds = Metric.histogram("telemetry_end_to_end_latency_seconds", {
+/** Observed per record through a RecordHistogram (BatchProcessor). */
+export const endToEndSeconds = recordHistogramMetric("telemetry_end_to_end_latency_seconds", {
   description: "Now minus the stream id time, when a record is acknowledged",
-  boundaries: endToEndBoundaries,
+  boundaries: Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 18 }),
 })
 export const groupLag = Metric.gauge("telemetry_consumer_group_lag", {
   description: "Entries not yet delivered to the group",

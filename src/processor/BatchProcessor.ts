@@ -80,7 +80,7 @@ export class BatchProcessor extends Context.Service<
         const recovery = yield* GroupRecovery
 
         const redisMust = recovery.resilient
-        const endToEnd = yield* registerRecordHistogram(M.endToEndSeconds, M.endToEndBoundaries)
+        const endToEnd = yield* registerRecordHistogram(M.endToEndSeconds)
 
         // Keeps slow batches' entries from looking idle, so no peer claims them mid-write: one fiber
         // for all batches, touching (XCLAIM JUSTID) the entries of every batch that has been in

@@ -58,8 +58,8 @@ export class Writer extends Context.Service<
           report: ReportInProgress,
         ): Effect.Effect<void, TransientWriteError> =>
           insert(toColumns(sorted, from, to)).pipe(
-            Effect.map((rows): void => {
-              report.inserted += rows[0]?.inserted ?? 0
+            Effect.map((inserted): void => {
+              report.inserted += inserted
             }),
             Effect.catchTag("PermanentWriteError", (error) => {
               if (to - from === 1) {

@@ -1,10 +1,11 @@
+import { Effect } from "effect"
 import type { SqlClient } from "effect/sql"
 import { float8Array as float8, textArray as text } from "../db/arrays.ts"
 import { NO_RECEIVED_AT, type PositionColumns } from "./positionColumns.ts"
 
 /**
  * One chunk in one round trip: arrays in, rows out through `unnest`, duplicates of (device_id, ts)
- * skipped. It answers one row: how many were inserted; every other one was a duplicate. (Returning
+ * skipped. It answers how many were inserted (one row from PostgreSQL); every other one was a duplicate. (Returning
  * the inserted rows' ids cost a result row per record on both sides, and only the count is used.)
  * The bench's reference and ceiling run this same statement.
  */
@@ -21,4 +22,4 @@ export const insertPositions = (sql: SqlClient.SqlClient, c: PositionColumns) =>
     ON CONFLICT (device_id, ts) DO NOTHING
     RETURNING 1
     )
-    SELECT count(*)::int AS inserted FROM written`
+    SELECT count(*)::int AS inserted FROM written`.pipe(Effect.map((rows) => rows[0]?.inserted ?? 0))

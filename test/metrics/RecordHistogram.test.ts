@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Metric } from "effect"
-import { registerRecordHistogram } from "../../src/metrics/RecordHistogram.ts"
+import { recordHistogramMetric, registerRecordHistogram } from "../../src/metrics/RecordHistogram.ts"
 import { makeRandom } from "../../src/simulator/random.ts"
 
 const boundaries = Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 18 })
@@ -16,14 +16,14 @@ const observations = (): Array<number> => {
 describe("RecordHistogram", () => {
   it.effect("exports what Effect's own histogram gives for the same observations", () =>
     Effect.gen(function* () {
-      const ours = Metric.histogram("ours_seconds", { boundaries })
+      const ours = recordHistogramMetric("ours_seconds", { boundaries })
       const effects = Metric.histogram("effects_seconds", { boundaries })
-      const recorder = yield* registerRecordHistogram(ours, boundaries)
+      const recorder = yield* registerRecordHistogram(ours)
       for (const value of observations()) {
         recorder.observe(value)
         yield* Metric.update(effects, value)
       }
-      expect(yield* Metric.value(ours)).toEqual(yield* Metric.value(effects))
+      expect(yield* Metric.value(ours.metric)).toEqual(yield* Metric.value(effects))
       const snapshots = yield* Metric.snapshot
       expect(snapshots.find((s) => s.id === "ours_seconds")?.type).toBe("Histogram")
     }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, new Map())),
@@ -31,12 +31,12 @@ describe("RecordHistogram", () => {
 
   it.effect("starts empty like Effect's, and leaves the registry when its scope closes", () =>
     Effect.gen(function* () {
-      const ours = Metric.histogram("ours_seconds", { boundaries })
+      const ours = recordHistogramMetric("ours_seconds", { boundaries })
       const effects = Metric.histogram("effects_seconds", { boundaries })
       yield* Effect.scoped(
         Effect.gen(function* () {
-          yield* registerRecordHistogram(ours, boundaries)
-          expect(yield* Metric.value(ours)).toEqual(yield* Metric.value(effects))
+          yield* registerRecordHistogram(ours)
+          expect(yield* Metric.value(ours.metric)).toEqual(yield* Metric.value(effects))
         }),
       )
       const snapshots = yield* Metric.snapshot
