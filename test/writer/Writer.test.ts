@@ -184,4 +184,56 @@ describe("Writer against PostgreSQL", () => {
       }),
     ),
   )
+
+  // What a rolling deploy across a change of row order can cause (OPERATIONS, "Deploy"): another
+  // writer holding the batch's keys in the opposite order.
+  it.live("a deadlock with another writer is a TransientWriteError (40P01); the retry writes the batch once", () =>
+    withWriter(
+      Effect.gen(function* () {
+        const writer = yield* Writer
+        const sql = yield* SqlClient.SqlClient
+        const other = sqlLayer(url, 2)
+        const insertOne = (admin: SqlClient.SqlClient, streamId: string, tsMs: number) =>
+          admin`INSERT INTO positions (device_id, ts, lat, lon, altitude, angle, speed, satellites, priority, event_id, attributes, stream_id)
+                VALUES ('w9', to_timestamp(${tsMs} / 1000.0), 0, 0, 0, 0, 0, 0, 0, 0, '{}', ${streamId})`
+        const secondKeyHeld = yield* Deferred.make<void>()
+        const writerWaiting = yield* Deferred.make<void>()
+        // The other session takes the batch's second key, then (once the writer waits on it) the first.
+        const rival = yield* Effect.gen(function* () {
+          const admin = yield* SqlClient.SqlClient
+          yield* admin.withTransaction(
+            Effect.gen(function* () {
+              yield* insertOne(admin, "9-9", 2000)
+              yield* Deferred.succeed(secondKeyHeld, undefined)
+              yield* Deferred.await(writerWaiting)
+              yield* insertOne(admin, "9-8", 1000)
+            }),
+          )
+        }).pipe(Effect.provide(other), Effect.forkChild)
+        yield* Deferred.await(secondKeyHeld)
+        const batch = [position("9-0", "w9", 1000), position("9-1", "w9", 2000)]
+        const write = yield* writer.write(batch).pipe(Effect.flip, Effect.forkChild)
+        yield* Effect.gen(function* () {
+          const admin = yield* SqlClient.SqlClient
+          const rows = yield* admin<{ n: number }>`
+            SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WITH written AS%'`
+          return rows[0]?.n ?? 0
+        }).pipe(Effect.provide(other), Effect.repeat({ until: (n) => n > 0, schedule: Schedule.spaced("20 millis") }))
+        yield* Deferred.succeed(writerWaiting, undefined)
+        // The writer waited first, so its deadlock check runs first and aborts its own statement.
+        const error = yield* Fiber.join(write)
+        expect(error._tag).toBe("TransientWriteError")
+        expect(error.sqlState).toBe("40P01")
+        yield* Fiber.join(rival)
+        const report = yield* writer.write(batch)
+        expect(report.written.map((p) => p.streamId)).toEqual(["9-0", "9-1"])
+        expect(report.inserted).toBe(0)
+        const rows = yield* sql<{
+          stream_id: string
+        }>`SELECT stream_id FROM positions WHERE device_id = 'w9' ORDER BY ts`
+        expect(rows.map((r) => r.stream_id)).toEqual(["9-8", "9-9"])
+      }),
+    ),
+  )
 })
