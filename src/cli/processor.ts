@@ -7,7 +7,6 @@ import { Migrator, migrateWithRetry } from "../migrator/Migrator.ts"
 import { postgresStorage, processorOptions, processorServices } from "../processor/layer.ts"
 import { runProcessor } from "../processor/Processor.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
-import { boundOldGenerationGrowth } from "../runtime/heap.ts"
 import { installDrainDeadline } from "./shutdown.ts"
 
 /** The processor with everything it needs, from validated settings; with `http`, also its HTTP
@@ -35,7 +34,6 @@ export const processorCommand = Command.make("processor", {}, () =>
     const settings = yield* ProcessorSettings
     const http = yield* HttpSettings
     yield* installDrainDeadline(settings.drainTimeoutMs)
-    yield* boundOldGenerationGrowth(settings.heapGrowthPercent)
     return yield* processorProgram(settings, http)
   }),
 ).pipe(

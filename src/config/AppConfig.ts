@@ -1,6 +1,6 @@
 import * as Os from "node:os"
 import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
-import { ConcurrentMarkingMode } from "../runtime/ConcurrentMarking.ts"
+import { BacklogMode } from "../runtime/HeapPolicy.ts"
 
 /**
  * The environment variables of SPEC §6, validated once at start-up. An invalid value fails with a
@@ -89,13 +89,14 @@ export const ProcessorSettings = Config.all({
   migrateOnStart: bool("MIGRATE_ON_START", true),
   /** Consumers idle this long with nothing pending are removed from the group (scale-in). */
   consumerIdleRemoveMs: intBetween("CONSUMER_IDLE_REMOVE_MS", 3_600_000, 1_000, 604_800_000),
-  /** How far V8's old generation may grow past the live set before a full collection; 0 leaves
-   * V8's own policy (src/runtime/heap.ts). */
+  /** How far V8's old generation may grow past the live set before a full collection, and when
+   * that cap holds; 0 leaves V8's own policy (src/runtime/HeapPolicy.ts). */
   heapGrowthPercent: intBetween("HEAP_GROWTH_PERCENT", 50, 0, 1000),
-  /** When V8 marks the heap on a helper thread (src/runtime/ConcurrentMarking.ts). */
-  concurrentMarking: Config.schema(ConcurrentMarkingMode, "CONCURRENT_MARKING").pipe(
+  heapGrowthCap: Config.schema(Schema.Literals(["backlog", "always"]), "HEAP_GROWTH_CAP").pipe(
     Config.withDefault("backlog" as const),
   ),
+  /** When V8 marks the heap on a helper thread (src/runtime/HeapPolicy.ts). */
+  concurrentMarking: Config.schema(BacklogMode, "CONCURRENT_MARKING").pipe(Config.withDefault("backlog" as const)),
 })
 
 export type ProcessorSettings = typeof ProcessorSettings extends Config.Config<infer A> ? A : never

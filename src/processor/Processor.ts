@@ -3,7 +3,7 @@ import { Consumer } from "../consumer/Consumer.ts"
 import type { ReadEntry } from "../consumer/replies.ts"
 import * as M from "../metrics/processorMetrics.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
-import { ConcurrentMarking } from "../runtime/ConcurrentMarking.ts"
+import { HeapPolicy } from "../runtime/HeapPolicy.ts"
 import { StateStore } from "../state/StateStore.ts"
 import { type Batch, BatchProcessor } from "./BatchProcessor.ts"
 import { Checkpoints } from "./Checkpoints.ts"
@@ -48,7 +48,7 @@ export const runProcessor = (options: ProcessorOptions) =>
     const state = yield* StateStore
     const heartbeat = yield* Heartbeat
     const redis = yield* RedisClient
-    const marking = yield* ConcurrentMarking
+    const heap = yield* HeapPolicy
     const { stream, group, consumer: name } = consumer.options
 
     const policy = yield* consumer.maxmemoryPolicy
@@ -113,7 +113,7 @@ export const runProcessor = (options: ProcessorOptions) =>
           const full = entries.length >= options.readCount
           if (full === backlog) return Effect.succeed(batch)
           backlog = full
-          marking.backlogChanged(full)
+          heap.backlogChanged(full)
           return Effect.logDebug(full ? "draining a backlog" : "caught up").pipe(Effect.as(batch))
         }),
       )

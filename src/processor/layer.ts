@@ -3,7 +3,7 @@ import type { SqlClient } from "effect/sql"
 import type { ProcessorSettings } from "../config/AppConfig.ts"
 import { Consumer } from "../consumer/Consumer.ts"
 import { Decoder } from "../decoder/Decoder.ts"
-import { ConcurrentMarking } from "../runtime/ConcurrentMarking.ts"
+import { HeapPolicy } from "../runtime/HeapPolicy.ts"
 import { PostgresStateLoader } from "../state/PostgresStateLoader.ts"
 import { type StateLoader, StateStore } from "../state/StateStore.ts"
 import { Writer } from "../writer/Writer.ts"
@@ -30,8 +30,8 @@ export interface StorageLayers<R> {
   readonly writer: Layer.Layer<Writer, never, R>
   readonly stateLoader: Layer.Layer<StateLoader, never, R>
   readonly checkpoints: Layer.Layer<Checkpoints, never, R>
-  /** Default: the real one, per CONCURRENT_MARKING. */
-  readonly concurrentMarking?: Layer.Layer<ConcurrentMarking>
+  /** Default: the real one, per CONCURRENT_MARKING and HEAP_GROWTH_*. */
+  readonly heapPolicy?: Layer.Layer<HeapPolicy>
 }
 
 export const postgresStorage = (s: ProcessorSettings): StorageLayers<SqlClient.SqlClient> => ({
@@ -61,6 +61,11 @@ export const processorServices = <R>(s: ProcessorSettings, storage: StorageLayer
     checkpoints,
     state,
     Heartbeat.layer,
-    storage.concurrentMarking ?? ConcurrentMarking.layer(s.concurrentMarking),
+    storage.heapPolicy ??
+      HeapPolicy.layer({
+        concurrentMarking: s.concurrentMarking,
+        growthPercent: s.heapGrowthPercent,
+        growthCap: s.heapGrowthCap,
+      }),
   ).pipe(Layer.provideMerge(consumer))
 }

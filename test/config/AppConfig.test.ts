@@ -41,6 +41,7 @@ describe("ProcessorSettings", () => {
     ["MAX_DELIVERIES", "-1"],
     ["HEAP_GROWTH_PERCENT", "-5"],
     ["CONCURRENT_MARKING", "sometimes"],
+    ["HEAP_GROWTH_CAP", "never"],
     ["MIGRATE_ON_START", "maybe"],
     ["REDIS_URL", "http://cache:6379"],
     ["POSTGRES_URL", "not a url"],
