@@ -6,21 +6,18 @@ import { textRepliesInstalled } from "./installTextReplies.ts"
 import { RedisError, toRedisError } from "./RedisError.ts"
 
 export type RedisArg = string | number | Buffer
+export type RedisCommand = readonly [string, ...Array<RedisArg>]
 
 export interface RedisConnection {
   readonly call: (command: string, args: ReadonlyArray<RedisArg>) => Effect.Effect<unknown, RedisError>
   /** Several commands in one MULTI/EXEC: all apply or none do. Fails if any command failed. */
-  readonly transaction: (
-    commands: ReadonlyArray<readonly [string, ...Array<RedisArg>]>,
-  ) => Effect.Effect<Array<unknown>, RedisError>
-  /** Several commands in one round trip, not atomic. */
-  readonly pipeline: (
-    commands: ReadonlyArray<readonly [string, ...Array<RedisArg>]>,
-  ) => Effect.Effect<Array<unknown>, RedisError>
+  readonly transaction: (commands: ReadonlyArray<RedisCommand>) => Effect.Effect<Array<unknown>, RedisError>
+  /** Several commands in one round trip, not atomic. Fails with the first failed command's error. */
+  readonly pipeline: (commands: ReadonlyArray<RedisCommand>) => Effect.Effect<Array<unknown>, RedisError>
   /** Several commands in one round trip, each with its own outcome (each runs whatever the others
-   * did); fails only when the round trip itself does. */
+   * did; a lost connection fails each one). */
   readonly pipelineSettled: (
-    commands: ReadonlyArray<readonly [string, ...Array<RedisArg>]>,
+    commands: ReadonlyArray<RedisCommand>,
   ) => Effect.Effect<Array<Result.Result<unknown, RedisError>>, RedisError>
 }
 
@@ -39,57 +36,77 @@ const connectionOptions = {
 // garbage per entry). Without the decoder the replies would be Buffers: refuse to start instead.
 if (!textRepliesInstalled()) throw new Error("TextReplyDecoder is not installed: RedisClient needs text replies")
 
+/**
+ * Sends `commands` back to back on the connection, in one socket write (the socket is corked while
+ * ioredis queues them), each with its own reply. It is the round trip of ioredis's Pipeline without
+ * the Pipeline: that object (its own promise, a copy of the client's script and command tables, a
+ * dictionary-mode `length` property) is built per call, and the read loop sends two commands per
+ * read. Measured over 20k calls of the read's pair: 7.7 instead of 9.2 KB allocated per call, and
+ * 0.3 instead of 2.2 KB of it promoted to the old generation (which only a full collection frees).
+ * Before the first connect, or while reconnecting, ioredis queues the commands in order instead.
+ */
+const sendAll = (client: Redis, commands: ReadonlyArray<RedisCommand>): Array<Promise<unknown>> => {
+  const socket: Redis["stream"] | undefined = client.stream
+  socket?.cork()
+  try {
+    return commands.map(([command, ...args]) => client.callBuffer(command, ...args))
+  } finally {
+    socket?.uncork()
+  }
+}
+
+const settle = (commands: ReadonlyArray<RedisCommand>) => (replies: Array<PromiseSettledResult<unknown>>) =>
+  replies.map(
+    (reply, i): Result.Result<unknown, RedisError> =>
+      reply.status === "fulfilled"
+        ? Result.succeed(reply.value)
+        : Result.fail(toRedisError(commands[i]?.[0] ?? "PIPELINE", reply.reason)),
+  )
+
 const wrap = (client: Redis): RedisConnection => {
-  const run = (
-    name: string,
-    commands: ReadonlyArray<readonly [string, ...Array<RedisArg>]>,
-    atomic: boolean,
-  ): Effect.Effect<Array<unknown>, RedisError> =>
+  const pipelineSettled = (commands: ReadonlyArray<RedisCommand>) =>
     Effect.tryPromise({
-      try: async () => {
-        const batch = atomic ? client.multi() : client.pipeline()
-        for (const [command, ...args] of commands) batch.callBuffer(command, ...args)
-        const replies = await batch.exec()
-        if (replies === null) throw new Error("transaction aborted")
-        return replies
-      },
-      catch: (error) => toRedisError(name, error),
-    }).pipe(
-      Effect.flatMap((replies) => {
-        const values: Array<unknown> = []
-        for (const [error, value] of replies) {
-          if (error !== null) return Effect.fail(toRedisError(name, error))
-          values.push(value)
-        }
-        return Effect.succeed(values)
-      }),
-    )
+      try: () => Promise.allSettled(sendAll(client, commands)),
+      catch: (error) => toRedisError("PIPELINE", error),
+    }).pipe(Effect.map(settle(commands)))
   return {
-    pipelineSettled: (commands) =>
-      Effect.tryPromise({
-        try: async () => {
-          const batch = client.pipeline()
-          for (const [command, ...args] of commands) batch.callBuffer(command, ...args)
-          const replies = await batch.exec()
-          if (replies === null) throw new Error("pipeline aborted")
-          return replies
-        },
-        catch: (error) => toRedisError("PIPELINE", error),
-      }).pipe(
-        Effect.map((replies) =>
-          replies.map(
-            ([error, value], i): Result.Result<unknown, RedisError> =>
-              error === null ? Result.succeed(value) : Result.fail(toRedisError(commands[i]?.[0] ?? "PIPELINE", error)),
-          ),
-        ),
+    pipelineSettled,
+    pipeline: (commands) =>
+      pipelineSettled(commands).pipe(
+        Effect.flatMap((results) => {
+          const values: Array<unknown> = []
+          for (const result of results) {
+            if (Result.isFailure(result)) return Effect.fail(result.failure)
+            values.push(result.success)
+          }
+          return Effect.succeed(values)
+        }),
       ),
     call: (command, args) =>
       Effect.tryPromise({
         try: () => client.callBuffer(command, ...args),
         catch: (error) => toRedisError(command, error),
       }),
-    transaction: (commands) => run("MULTI", commands, true),
-    pipeline: (commands) => run("PIPELINE", commands, false),
+    transaction: (commands) =>
+      Effect.tryPromise({
+        try: async () => {
+          const batch = client.multi()
+          for (const [command, ...args] of commands) batch.callBuffer(command, ...args)
+          const replies = await batch.exec()
+          if (replies === null) throw new Error("transaction aborted")
+          return replies
+        },
+        catch: (error) => toRedisError("MULTI", error),
+      }).pipe(
+        Effect.flatMap((replies) => {
+          const values: Array<unknown> = []
+          for (const [error, value] of replies) {
+            if (error !== null) return Effect.fail(toRedisError("MULTI", error))
+            values.push(value)
+          }
+          return Effect.succeed(values)
+        }),
+      ),
   }
 }
 
