@@ -1,4 +1,4 @@
-import { Context, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { Context, Duration, Effect, Layer, LogLevel, Metric, Schedule } from "effect"
 import { Consumer, type DeadLetter } from "../consumer/Consumer.ts"
 import { type ReadEntry, withFields } from "../consumer/replies.ts"
 import { Decoder } from "../decoder/Decoder.ts"
@@ -13,6 +13,13 @@ import { GroupRecovery } from "./GroupRecovery.ts"
 import { retryTransient } from "./retry.ts"
 
 export type BatchSource = "new" | "pending" | "claimed"
+
+/** Several metric updates of one batch in one step, instead of an effect each. */
+const countAll = (update: (services: Context.Context<never>) => void) =>
+  Effect.contextWith((services: Context.Context<never>) => {
+    update(services)
+    return Effect.void
+  })
 
 export interface Batch {
   readonly source: BatchSource
@@ -81,6 +88,9 @@ export class BatchProcessor extends Context.Service<
 
         const redisMust = recovery.resilient
         const endToEnd = yield* registerRecordHistogram(M.endToEndSeconds)
+        // Decided once: annotating a log entry copies the fiber's context, per batch, even when the
+        // entry is then filtered out.
+        const debugLogs = yield* LogLevel.isEnabled("Debug")
 
         // Keeps slow batches' entries from looking idle, so no peer claims them mid-write: one fiber
         // for all batches, touching (XCLAIM JUSTID) the entries of every batch that has been in
@@ -123,7 +133,6 @@ export class BatchProcessor extends Context.Service<
 
         const prepare = Effect.fnUntraced(function* (batch: Batch) {
           const { present, deleted } = withFields(batch.entries)
-          yield* Metric.update(M.recordsRead, batch.entries.length)
           if (deleted.length > 0) {
             yield* Effect.logWarning("pending entries were deleted from the stream before they were processed").pipe(
               Effect.annotateLogs({
@@ -164,7 +173,10 @@ export class BatchProcessor extends Context.Service<
           }
 
           const { positions, failures } = decoder.decode(live)
-          yield* Metric.update(M.decodedOk, positions.length)
+          yield* countAll((services) => {
+            M.recordsRead.updateUnsafe(batch.entries.length, services)
+            M.decodedOk.updateUnsafe(positions.length, services)
+          })
           if (failures.length > 0) {
             yield* Metric.update(M.decodedError, failures.length)
             for (const failure of failures) reject(failure.entryId, failure._tag, failure.reason)
@@ -176,6 +188,7 @@ export class BatchProcessor extends Context.Service<
           const { batch, positions, letters, reject } = prepared
           let inserted = 0
           let duplicate = 0
+          let writeSeconds = 0
           const ackIds: Array<string> = []
           if (positions.length > 0) {
             const report = yield* whileWriting(
@@ -184,15 +197,18 @@ export class BatchProcessor extends Context.Service<
                 yield* retryTransient("postgres", "rehydrate device state", state.observeBatch(positions))
                 const started = Date.now()
                 const report = yield* retryTransient("postgres", "write batch", writer.write(positions))
-                yield* Metric.update(M.batchWriteSeconds, (Date.now() - started) / 1000)
+                writeSeconds = (Date.now() - started) / 1000
                 return report
               }),
             )
             inserted = report.inserted
             duplicate = report.written.length - report.inserted
             for (const p of report.written) ackIds.push(p.streamId)
-            yield* Metric.update(M.writtenInserted, inserted)
-            yield* Metric.update(M.writtenDuplicate, duplicate)
+            yield* countAll((services) => {
+              M.batchWriteSeconds.updateUnsafe(writeSeconds, services)
+              M.writtenInserted.updateUnsafe(inserted, services)
+              M.writtenDuplicate.updateUnsafe(duplicate, services)
+            })
             if (report.failed.length > 0) {
               yield* Metric.update(M.writtenFailed, report.failed.length)
               for (const { position, error } of report.failed) reject(position.streamId, error._tag, error.reason)
@@ -215,20 +231,24 @@ export class BatchProcessor extends Context.Service<
 
           if (ackIds.length > 0) {
             const acked = yield* redisMust("XACK", consumer.ack(ackIds))
-            yield* Metric.update(M.recordsAcked, acked)
-            // One observation per record, without an effect or an allocation per record.
-            const now = Date.now()
-            for (const id of ackIds) endToEnd.observe((now - streamIdTimeMs(id)) / 1000)
+            yield* countAll((services) => {
+              M.recordsAcked.updateUnsafe(acked, services)
+              // One observation per record, without an effect or an allocation per record.
+              const now = Date.now()
+              for (const id of ackIds) endToEnd.observe((now - streamIdTimeMs(id)) / 1000)
+            })
           }
-          yield* Effect.logDebug("batch done").pipe(
-            Effect.annotateLogs({
-              source: batch.source,
-              entries: batch.entries.length,
-              inserted,
-              duplicate,
-              deadLettered,
-            }),
-          )
+          if (debugLogs) {
+            yield* Effect.logDebug("batch done").pipe(
+              Effect.annotateLogs({
+                source: batch.source,
+                entries: batch.entries.length,
+                inserted,
+                duplicate,
+                deadLettered,
+              }),
+            )
+          }
           return { inserted, duplicate, deadLettered, deleted: prepared.deleted }
         })
 
