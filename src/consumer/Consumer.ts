@@ -293,29 +293,29 @@ export class Consumer extends Context.Service<
               ["XREADGROUP", "GROUP", group, consumer, "COUNT", count, "BLOCK", blockMs, "STREAMS", stream, ">"],
             ])
             .pipe(
-              Effect.flatMap(([check, read]) =>
-                Effect.gen(function* () {
-                  if (read === undefined || Result.isFailure(read)) {
-                    return yield* toGroupMissing("XREADGROUP")(
-                      read?.failure ?? new RedisError({ command: "XREADGROUP", reason: "no reply" }),
-                    )
-                  }
-                  const entries = yield* unexpected("XREADGROUP", () => parseReadGroup(read.success))
-                  if (check === undefined || Result.isFailure(check)) {
+              Effect.flatMap(([check, read]): Effect.Effect<NewEntries, ConsumerError> => {
+                if (read === undefined || Result.isFailure(read)) {
+                  return toGroupMissing("XREADGROUP")(
+                    read?.failure ?? new RedisError({ command: "XREADGROUP", reason: "no reply" }),
+                  )
+                }
+                return unexpected("XREADGROUP", () => parseReadGroup(read.success)).pipe(
+                  Effect.flatMap((entries) => {
+                    if (check !== undefined && Result.isSuccess(check)) {
+                      return parseGap(check.success).pipe(Effect.map((lost) => ({ entries, lost })))
+                    }
                     // After a Redis restart the script cache is empty: load it for the next read. This
                     // read's entries are kept; they are already delivered to us.
-                    if (check?.failure.code === "NOSCRIPT") {
-                      yield* cmd.call("SCRIPT", ["LOAD", GAP_SCRIPT]).pipe(Effect.ignore)
-                    } else {
-                      yield* Effect.logWarning("cursor check failed; reading on").pipe(
-                        Effect.annotateLogs({ error: check?.failure.message ?? "no reply" }),
-                      )
-                    }
-                    return { entries, lost: undefined }
-                  }
-                  return { entries, lost: yield* parseGap(check.success) }
-                }),
-              ),
+                    const recover =
+                      check?.failure.code === "NOSCRIPT"
+                        ? cmd.call("SCRIPT", ["LOAD", GAP_SCRIPT]).pipe(Effect.ignore)
+                        : Effect.logWarning("cursor check failed; reading on").pipe(
+                            Effect.annotateLogs({ error: check?.failure.message ?? "no reply" }),
+                          )
+                    return recover.pipe(Effect.as({ entries, lost: undefined }))
+                  }),
+                )
+              }),
             )
 
         const consumers = cmd.call("XINFO", ["CONSUMERS", stream, group]).pipe(

@@ -193,13 +193,19 @@ export class BatchProcessor extends Context.Service<
           if (positions.length > 0) {
             const report = yield* whileWriting(
               positions,
-              Effect.gen(function* () {
-                yield* retryTransient("postgres", "rehydrate device state", state.observeBatch(positions))
-                const started = Date.now()
-                const report = yield* retryTransient("postgres", "write batch", writer.write(positions))
-                writeSeconds = (Date.now() - started) / 1000
-                return report
-              }),
+              retryTransient("postgres", "rehydrate device state", state.observeBatch(positions)).pipe(
+                Effect.andThen(
+                  Effect.suspend(() => {
+                    const started = Date.now()
+                    return retryTransient("postgres", "write batch", writer.write(positions)).pipe(
+                      Effect.map((report) => {
+                        writeSeconds = (Date.now() - started) / 1000
+                        return report
+                      }),
+                    )
+                  }),
+                ),
+              ),
             )
             inserted = report.inserted
             duplicate = report.written.length - report.inserted
