@@ -286,37 +286,40 @@ export class Consumer extends Context.Service<
 
         const checkCursor = cmd.call("EVAL", [GAP_SCRIPT, 1, stream, group]).pipe(Effect.flatMap(parseGap))
 
+        // Defined once rather than as an `Effect.gen` inside the flatMap below: a `function*` created per
+        // read makes V8 promote what its generator references, i.e. every reply (bench/gcPromotion.ts).
+        const readReplies = Effect.fnUntraced(function* (
+          check: Result.Result<unknown, RedisError> | undefined,
+          read: Result.Result<unknown, RedisError> | undefined,
+        ) {
+          if (read === undefined || Result.isFailure(read)) {
+            return yield* toGroupMissing("XREADGROUP")(
+              read?.failure ?? new RedisError({ command: "XREADGROUP", reason: "no reply" }),
+            )
+          }
+          const entries = yield* unexpected("XREADGROUP", () => parseReadGroup(read.success))
+          if (check === undefined || Result.isFailure(check)) {
+            // After a Redis restart the script cache is empty: load it for the next read. This
+            // read's entries are kept; they are already delivered to us.
+            if (check?.failure.code === "NOSCRIPT") {
+              yield* cmd.call("SCRIPT", ["LOAD", GAP_SCRIPT]).pipe(Effect.ignore)
+            } else {
+              yield* Effect.logWarning("cursor check failed; reading on").pipe(
+                Effect.annotateLogs({ error: check?.failure.message ?? "no reply" }),
+              )
+            }
+            return { entries, lost: undefined }
+          }
+          return { entries, lost: yield* parseGap(check.success) }
+        })
+
         const readNew = (count: number, blockMs: number) =>
           redis.blocking
             .pipelineSettled([
               ["EVALSHA", GAP_SCRIPT_SHA, 1, stream, group],
               ["XREADGROUP", "GROUP", group, consumer, "COUNT", count, "BLOCK", blockMs, "STREAMS", stream, ">"],
             ])
-            .pipe(
-              Effect.flatMap(([check, read]): Effect.Effect<NewEntries, ConsumerError> => {
-                if (read === undefined || Result.isFailure(read)) {
-                  return toGroupMissing("XREADGROUP")(
-                    read?.failure ?? new RedisError({ command: "XREADGROUP", reason: "no reply" }),
-                  )
-                }
-                return unexpected("XREADGROUP", () => parseReadGroup(read.success)).pipe(
-                  Effect.flatMap((entries) => {
-                    if (check !== undefined && Result.isSuccess(check)) {
-                      return parseGap(check.success).pipe(Effect.map((lost) => ({ entries, lost })))
-                    }
-                    // After a Redis restart the script cache is empty: load it for the next read. This
-                    // read's entries are kept; they are already delivered to us.
-                    const recover =
-                      check?.failure.code === "NOSCRIPT"
-                        ? cmd.call("SCRIPT", ["LOAD", GAP_SCRIPT]).pipe(Effect.ignore)
-                        : Effect.logWarning("cursor check failed; reading on").pipe(
-                            Effect.annotateLogs({ error: check?.failure.message ?? "no reply" }),
-                          )
-                    return recover.pipe(Effect.as({ entries, lost: undefined }))
-                  }),
-                )
-              }),
-            )
+            .pipe(Effect.flatMap(([check, read]) => readReplies(check, read)))
 
         const consumers = cmd.call("XINFO", ["CONSUMERS", stream, group]).pipe(
           Effect.catch(toGroupMissing("XINFO")),
