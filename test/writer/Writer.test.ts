@@ -33,6 +33,25 @@ const withWriter = <A, E>(effect: Effect.Effect<A, E, Writer | SqlClient.SqlClie
 
 const ids = (ps: ReadonlyArray<Position>) => ps.map((p) => p.streamId).sort()
 
+/** Runs `body` in a transaction of another session (its own pool, `other`), in a child fiber. */
+const inOtherSession = <A, E>(
+  other: Layer.Layer<SqlClient.SqlClient, unknown>,
+  body: (admin: SqlClient.SqlClient) => Effect.Effect<A, E>,
+) =>
+  Effect.gen(function* () {
+    const admin = yield* SqlClient.SqlClient
+    return yield* admin.withTransaction(body(admin))
+  }).pipe(Effect.provide(other), Effect.forkChild)
+
+/** Asks another session until `count` answers more than 0 (e.g. a statement waiting on a lock). */
+const untilSeen = <E>(
+  other: Layer.Layer<SqlClient.SqlClient, unknown>,
+  count: (admin: SqlClient.SqlClient) => Effect.Effect<number, E>,
+) =>
+  Effect.gen(function* () {
+    return yield* count(yield* SqlClient.SqlClient)
+  }).pipe(Effect.provide(other), Effect.repeat({ until: (n) => n > 0, schedule: Schedule.spaced("20 millis") }))
+
 describe("Writer against PostgreSQL", () => {
   it.live("reports inserted, then duplicate for the same keys; stores every column", () =>
     withWriter(
@@ -152,25 +171,22 @@ describe("Writer against PostgreSQL", () => {
         // Hold a lock so the insert is certainly in flight on the server when its backend is killed.
         const release = yield* Deferred.make<void>()
         const locked = yield* Deferred.make<void>()
-        const holder = yield* Effect.gen(function* () {
-          const admin = yield* SqlClient.SqlClient
-          yield* admin.withTransaction(
-            Effect.gen(function* () {
-              yield* admin`LOCK TABLE positions IN ACCESS EXCLUSIVE MODE`
-              yield* Deferred.succeed(locked, undefined)
-              yield* Deferred.await(release)
-            }),
-          )
-        }).pipe(Effect.provide(other), Effect.forkChild)
+        const holder = yield* inOtherSession(other, (admin) =>
+          Effect.gen(function* () {
+            yield* admin`LOCK TABLE positions IN ACCESS EXCLUSIVE MODE`
+            yield* Deferred.succeed(locked, undefined)
+            yield* Deferred.await(release)
+          }),
+        )
         yield* Deferred.await(locked)
         const write = yield* writer.write([position("7-1", "w7", 2)]).pipe(Effect.flip, Effect.forkChild)
-        const terminated = yield* Effect.gen(function* () {
-          const admin = yield* SqlClient.SqlClient
-          const rows = yield* admin<{ ok: boolean }>`
+        const terminated = yield* untilSeen(other, (admin) =>
+          admin<{ ok: boolean }>`
             SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO positions%'`
-          return rows.length
-        }).pipe(Effect.provide(other), Effect.repeat({ until: (n) => n > 0, schedule: Schedule.spaced("20 millis") }))
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO positions%'`.pipe(
+            Effect.map((rows) => rows.length),
+          ),
+        )
         expect(terminated).toBe(1)
         const error = yield* Fiber.join(write)
         expect(error._tag).toBe("TransientWriteError")
@@ -199,27 +215,24 @@ describe("Writer against PostgreSQL", () => {
         const secondKeyHeld = yield* Deferred.make<void>()
         const writerWaiting = yield* Deferred.make<void>()
         // The other session takes the batch's second key, then (once the writer waits on it) the first.
-        const rival = yield* Effect.gen(function* () {
-          const admin = yield* SqlClient.SqlClient
-          yield* admin.withTransaction(
-            Effect.gen(function* () {
-              yield* insertOne(admin, "9-9", 2000)
-              yield* Deferred.succeed(secondKeyHeld, undefined)
-              yield* Deferred.await(writerWaiting)
-              yield* insertOne(admin, "9-8", 1000)
-            }),
-          )
-        }).pipe(Effect.provide(other), Effect.forkChild)
+        const rival = yield* inOtherSession(other, (admin) =>
+          Effect.gen(function* () {
+            yield* insertOne(admin, "9-9", 2000)
+            yield* Deferred.succeed(secondKeyHeld, undefined)
+            yield* Deferred.await(writerWaiting)
+            yield* insertOne(admin, "9-8", 1000)
+          }),
+        )
         yield* Deferred.await(secondKeyHeld)
         const batch = [position("9-0", "w9", 1000), position("9-1", "w9", 2000)]
         const write = yield* writer.write(batch).pipe(Effect.flip, Effect.forkChild)
-        yield* Effect.gen(function* () {
-          const admin = yield* SqlClient.SqlClient
-          const rows = yield* admin<{ n: number }>`
+        yield* untilSeen(other, (admin) =>
+          admin<{ n: number }>`
             SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WITH written AS%'`
-          return rows[0]?.n ?? 0
-        }).pipe(Effect.provide(other), Effect.repeat({ until: (n) => n > 0, schedule: Schedule.spaced("20 millis") }))
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WITH written AS%'`.pipe(
+            Effect.map((rows) => rows[0]?.n ?? 0),
+          ),
+        )
         yield* Deferred.succeed(writerWaiting, undefined)
         // The writer waited first, so its deadlock check runs first and aborts its own statement.
         const error = yield* Fiber.join(write)
