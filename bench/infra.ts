@@ -82,8 +82,14 @@ export interface Servers {
 
 /** A fresh PostgreSQL (fsync on) with the migrations applied by `node dist/main.js migrate`, and
  * (unless `redis: false`) a fresh Redis with AOF, appendfsync everysec, noeviction. */
-export const freshServers = async (options: { readonly redis: boolean }): Promise<Servers> => {
-  const pg = await startPostgres({ fsync: true })
+export const freshServers = async (options: {
+  readonly redis: boolean
+  readonly postgresSettings?: Readonly<Record<string, string>>
+}): Promise<Servers> => {
+  const pg = await startPostgres({
+    fsync: true,
+    ...(options.postgresSettings ? { settings: options.postgresSettings } : {}),
+  })
   let redis: RedisServer | undefined
   const kill = async () => {
     await Promise.all([pg.destroy(), redis?.destroy()]).catch(() => undefined)
@@ -190,8 +196,9 @@ export const withSampleServers = async <A>(
     readonly observer: Redis
     readonly track: (proc: Proc) => void
   }) => Promise<A>,
+  postgresSettings?: Readonly<Record<string, string>>,
 ): Promise<A> => {
-  const servers = await freshServers({ redis: true })
+  const servers = await freshServers({ redis: true, ...(postgresSettings ? { postgresSettings } : {}) })
   const redisUrl = servers.redis?.url ?? ""
   const producer = connectRedis(redisUrl)
   const observer = connectRedis(redisUrl)

@@ -163,6 +163,8 @@ export const buildRows = (s: Samples): Array<Row> => {
         target: (_, ratio) => ({ text: "≤ ref p99", met: ratio === undefined ? undefined : ratio.median <= 1 }),
       },
       { name: "max ms", get: (x) => x.maxMs },
+      { name: "p50 ms to txn start", get: (x) => x.startP50Ms },
+      { name: "p99 ms to txn start", get: (x) => x.startP99Ms },
       { name: "CPU µs/entry", get: (x) => x.cpuUsPerEntry },
       { name: "entries per read", get: (x) => x.entriesPerRead },
     ]

@@ -22,11 +22,15 @@ export interface LatencySample {
   readonly measuredEntries: number
   /** Rows of the measured window the percentiles are over (re-sends are not rows). */
   readonly rows: number
+  /** XADD → the commit of the row's transaction (PostgreSQL's commit timestamp). */
   readonly p50Ms: number
   readonly p90Ms: number
   readonly p99Ms: number
   readonly maxMs: number
   readonly meanMs: number
+  /** XADD → the start of the row's transaction (`inserted_at`): what sessions 1–6 reported. */
+  readonly startP50Ms: number
+  readonly startP99Ms: number
   /** After the producer stopped: time until the group had nothing left to read or acknowledge. */
   readonly catchUpMs: number
   readonly peakRssBytes: number
@@ -62,6 +66,30 @@ interface Percentiles {
   readonly mean: number | null
 }
 
+type CompletePercentiles = { readonly [K in keyof Percentiles]: number }
+
+/** PostgreSQL records when each transaction committed, for COMMITTED_AT. */
+const LATENCY_POSTGRES_SETTINGS = { track_commit_timestamp: "on" }
+
+/** When the row's transaction committed (needs `track_commit_timestamp`), and when it started. */
+const COMMITTED_AT = "pg_xact_commit_timestamp(xmin)"
+const TRANSACTION_STARTED_AT = "inserted_at"
+
+/** Percentiles of (`until` − the ms part of the stream id) over the rows from stream id ($1, $2) on. */
+const percentilesSql = (until: string) => `
+  WITH l AS (
+    SELECT extract(epoch FROM ${until}) * 1000 - split_part(stream_id, '-', 1)::float8 AS ms
+    FROM positions
+    WHERE (split_part(stream_id, '-', 1)::bigint, split_part(stream_id, '-', 2)::bigint) >= ($1::bigint, $2::bigint)
+  )
+  SELECT count(*)::float8 AS n,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+         percentile_cont(0.9) WITHIN GROUP (ORDER BY ms) AS p90,
+         percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
+         max(ms)::float8 AS max,
+         avg(ms)::float8 AS mean
+  FROM l`
+
 const splitId = (id: string): [number, number] => {
   const [ms, seq] = id.split("-")
   return [Number(ms), Number(seq ?? "0")]
@@ -69,9 +97,11 @@ const splitId = (id: string): [number, number] => {
 
 /**
  * A steady offered load: XADD at `rate` entries/s (a pipeline every ~1 ms with what is owed,
- * `received_at` = now), against a running contender. Latency per row = `inserted_at` (the insert's
- * transaction time) − the ms part of its stream id (when Redis took the XADD), in SQL with
- * percentile_cont, over the rows whose stream id is at or after the first measured entry.
+ * `received_at` = now), against a running contender. Latency per row = when its transaction
+ * committed (`track_commit_timestamp`) − the ms part of its stream id (when Redis took the XADD), in
+ * SQL with percentile_cont, over the rows whose stream id is at or after the first measured entry.
+ * Also measured to the transaction's start (`inserted_at`), which leaves out the insert and the
+ * commit: the figure reported before the commit time was.
  */
 export const runLatency = (o: LatencyOptions): Promise<LatencySample> =>
   withSampleServers(async ({ servers, producer, observer, track }) => {
@@ -168,24 +198,15 @@ export const runLatency = (o: LatencyOptions): Promise<LatencySample> =>
       throw new Error(`${o.label}: ${rowsTotal} rows, expected ${o.data.distinctKeys}; log ${running.logFile}`)
     }
     const [fromMs, fromSeq] = splitId(firstMeasuredId)
-    const [p] = await servers.db.query(
-      (sql) => sql<Percentiles>`
-        WITH l AS (
-          SELECT extract(epoch FROM inserted_at) * 1000 - split_part(stream_id, '-', 1)::float8 AS ms
-          FROM positions
-          WHERE (split_part(stream_id, '-', 1)::bigint, split_part(stream_id, '-', 2)::bigint) >= (${fromMs}::bigint, ${fromSeq}::bigint)
-        )
-        SELECT count(*)::float8 AS n,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
-               percentile_cont(0.9) WITHIN GROUP (ORDER BY ms) AS p90,
-               percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
-               max(ms)::float8 AS max,
-               avg(ms)::float8 AS mean
-        FROM l`,
-    )
-    if (p === undefined || p.p50 === null || p.p90 === null || p.p99 === null || p.max === null || p.mean === null) {
-      throw new Error(`${o.label}: no rows in the measured window`)
+    const percentiles = async (until: string): Promise<CompletePercentiles> => {
+      const [p] = await servers.db.query((sql) => sql.unsafe<Percentiles>(percentilesSql(until), [fromMs, fromSeq]))
+      if (p === undefined || p.p50 === null || p.p90 === null || p.p99 === null || p.max === null || p.mean === null) {
+        throw new Error(`${o.label}: no rows in the measured window`)
+      }
+      return { n: p.n, p50: p.p50, p90: p.p90, p99: p.p99, max: p.max, mean: p.mean }
     }
+    const p = await percentiles(COMMITTED_AT)
+    const start = await percentiles(TRANSACTION_STARTED_AT)
     const measuredEntries = total - o.warmupEntries
     return {
       contender: o.contender,
@@ -199,6 +220,8 @@ export const runLatency = (o: LatencyOptions): Promise<LatencySample> =>
       p99Ms: p.p99,
       maxMs: p.max,
       meanMs: p.mean,
+      startP50Ms: start.p50,
+      startP99Ms: start.p99,
       catchUpMs,
       peakRssBytes,
       cpuUsPerEntry: (cpuMs * 1000) / total,
@@ -207,4 +230,4 @@ export const runLatency = (o: LatencyOptions): Promise<LatencySample> =>
       backgroundCpuPct: background,
       log: running.logFile,
     }
-  })
+  }, LATENCY_POSTGRES_SETTINGS)

@@ -21,6 +21,8 @@ export interface PostgresOptions {
   /** Trade crash safety of the OS for speed; for tests only (the bench and demo keep it on). */
   readonly fsync?: boolean
   readonly database?: string
+  /** More server settings (`-c name=value`), e.g. `{ track_commit_timestamp: "on" }`. */
+  readonly settings?: Readonly<Record<string, string>>
 }
 
 const binDir = (): string => {
@@ -59,6 +61,7 @@ export const startPostgres = async (options: PostgresOptions = {}): Promise<Post
     `-c unix_socket_directories=${socketDir}`,
     "-c max_connections=200",
     `-c fsync=${options.fsync === false ? "off" : "on"}`,
+    ...Object.entries(options.settings ?? {}).map(([name, value]) => `-c ${name}=${value}`),
   ].join(" ")
   const logFile = Path.join(dir, "postgres.log")
   const start = async () => {
