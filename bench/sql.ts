@@ -1,4 +1,4 @@
-import type { SqlClient } from "effect/sql"
+import type * as PgPool from "@effect/sql-pg/PgPool"
 import { insertPositions } from "../src/writer/insertPositions.ts"
 import { NO_RECEIVED_AT, type PositionColumns } from "../src/writer/positionColumns.ts"
 
@@ -102,4 +102,4 @@ export const toSortedColumns = (rows: ReadonlyArray<Row>): Columns => {
 }
 
 /** The processor's own statement (src/writer/insertPositions.ts): the same SQL for every contender. */
-export const insertColumns = (sql: SqlClient.SqlClient, c: Columns) => insertPositions(sql, c)
+export const insertColumns = (pool: PgPool.PgPool, c: Columns) => insertPositions(pool, c)

@@ -1,15 +1,16 @@
 /**
  * The PostgreSQL-only ceiling: the bench's rows written with the processor's statement and driver
- * (`PgClient` from @effect/sql-pg) over CEILING_CONNECTIONS connections (2), in chunks of
+ * (`insertPositions` on the Writer's pool, `InsertPoolFromUrl`) over CEILING_CONNECTIONS connections (2), in chunks of
  * CEILING_BATCH (the processor's WRITE_BATCH_SIZE) consecutive entries, each chunk sorted by
  * (device_id, ts) — what the processor does with WRITE_CONCURRENCY=2, minus Redis, decoding and state. The rows are
  * built before the clock starts. Speaks JSON lines on stdout: progress every second, then `done`.
  *
  * Environment: POSTGRES_URL, BENCH_DATA (a JSON DataSpec), CEILING_CONNECTIONS, CEILING_BATCH.
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
+import * as PgPool from "@effect/sql-pg/PgPool"
 import { Effect, Redacted } from "effect"
 import { DEFAULT_WRITE_BATCH_SIZE } from "../../src/config/AppConfig.ts"
+import { InsertPoolFromUrl } from "../../src/db/Postgres.ts"
 import { type DataSpec, generate } from "../data.ts"
 import { type Columns, insertColumns, payloadToRow, type Row, toSortedColumns } from "../sql.ts"
 
@@ -35,10 +36,10 @@ for (let from = 0; from < data.payloads.length; from += batch) {
 }
 
 const program = Effect.gen(function* () {
-  const sql = yield* PgClient.PgClient
+  const pool = yield* PgPool.PgPool
   // Open every connection before the clock starts, as the processor's pool does at start-up.
   yield* Effect.all(
-    Array.from({ length: connections }, () => sql`SELECT pg_sleep(0.05)`),
+    Array.from({ length: connections }, () => pool.use((connection) => connection.query("SELECT pg_sleep(0.05)"))),
     { concurrency: "unbounded", discard: true },
   )
   let written = 0
@@ -51,7 +52,7 @@ const program = Effect.gen(function* () {
   yield* Effect.forEach(
     chunks,
     (c) =>
-      insertColumns(sql, c).pipe(
+      insertColumns(pool, c).pipe(
         Effect.map((insertedNow) => {
           written += c.deviceId.length
           inserted += insertedNow
@@ -65,6 +66,4 @@ const program = Effect.gen(function* () {
 })
 
 say({ type: "ready", chunks: chunks.length, entries: data.payloads.length })
-await Effect.runPromise(
-  program.pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: connections }))),
-)
+await Effect.runPromise(program.pipe(Effect.provide(InsertPoolFromUrl(Redacted.make(url), connections))))

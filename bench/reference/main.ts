@@ -4,15 +4,17 @@
  *
  *   XREADGROUP COUNT 500 → JSON.parse → build arrays (sorted by device_id, ts) → unnest insert → XACK
  *
- * ioredis for Redis; for PostgreSQL the processor's own driver (`PgClient` from @effect/sql-pg)
- * behind a one-line promise wrapper, so that both contenders pay the same driver costs. No state,
+ * ioredis for Redis; for PostgreSQL the processor's own driver and insert (@effect/sql-pg's pool,
+ * `insertPositions`) behind a one-line promise wrapper, so that both contenders pay the same driver
+ * costs. No state,
  * no DLQ, no claiming, no retries: a failure ends the process. Same environment variables as the
  * processor (POSTGRES_URL, REDIS_URL, REDIS_TELEMETRY_STREAM, REDIS_CONSUMER_GROUP,
  * REDIS_CONSUMER_NAME, READ_COUNT, READ_BLOCK_MS). SIGTERM: finish the current batch, exit 0.
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
+import * as PgPool from "@effect/sql-pg/PgPool"
 import { ManagedRuntime, Redacted } from "effect"
 import { Redis } from "ioredis"
+import { InsertPoolFromUrl } from "../../src/db/Postgres.ts"
 import { insertColumns, payloadToRow, type Row, toSortedColumns } from "../sql.ts"
 
 const env = (name: string, fallback: string): string => process.env[name] ?? fallback
@@ -25,12 +27,12 @@ const blockMs = Number(env("READ_BLOCK_MS", "1000"))
 
 const redis = new Redis(env("REDIS_URL", "redis://127.0.0.1:6379"))
 const pg = ManagedRuntime.make(
-  PgClient.layer({ url: Redacted.make(env("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/telemetry")) }),
+  InsertPoolFromUrl(Redacted.make(env("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/telemetry")), 1),
 )
-const sql = await pg.runPromise(PgClient.PgClient)
+const pool = await pg.runPromise(PgPool.PgPool)
 
 /** The whole "driver layer" of the reference: a statement in, a promise of the inserted count out. */
-const insert = (rows: ReadonlyArray<Row>) => pg.runPromise(insertColumns(sql, toSortedColumns(rows)))
+const insert = (rows: ReadonlyArray<Row>) => pg.runPromise(insertColumns(pool, toSortedColumns(rows)))
 
 let stopping = false
 process.once("SIGTERM", () => {

@@ -1,5 +1,5 @@
+import * as PgPool from "@effect/sql-pg/PgPool"
 import { Context, Effect, Layer } from "effect"
-import { SqlClient } from "effect/sql"
 import type { Position } from "../domain/Position.ts"
 import { insertPositions } from "./insertPositions.ts"
 import { type PositionColumns, sortByKey, toColumns } from "./positionColumns.ts"
@@ -45,9 +45,9 @@ export class Writer extends Context.Service<
     Layer.effect(
       Writer,
       Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
+        const pool = yield* PgPool.PgPool
 
-        const insert = (c: PositionColumns) => insertPositions(sql, c).pipe(Effect.mapError(classifySqlError))
+        const insert = (c: PositionColumns) => insertPositions(pool, c).pipe(Effect.mapError(classifySqlError))
 
         /** Rows [from, to) of a sorted batch. A data error is narrowed down by halving until the
          * offending rows stand alone: k bad rows cost about 2·k·log2(n) extra statements. */

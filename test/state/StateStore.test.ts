@@ -5,7 +5,7 @@ import type { Position } from "../../src/domain/Position.ts"
 import { PostgresStateLoader } from "../../src/state/PostgresStateLoader.ts"
 import { StateLoader, StateStore } from "../../src/state/StateStore.ts"
 import { Writer } from "../../src/writer/Writer.ts"
-import { freshDatabaseUrl, sqlLayer } from "../support/postgres.ts"
+import { freshDatabaseUrl, sqlLayer, writerLayer } from "../support/postgres.ts"
 
 const at = (deviceId: string, tsMs: number, streamId = `${tsMs}-0`): Position => ({
   streamId,
@@ -89,6 +89,6 @@ describe("StateStore rehydration from PostgreSQL", () => {
         yield* store.observeBatch([at("r1", 10_001)])
         expect(loads).toBe(2)
       }).pipe(Effect.provide(StateStore.layer({ maxDevices: 100 }).pipe(Layer.provide(counting))))
-    }).pipe(Effect.provide(Writer.layer({ chunkSize: 500 }).pipe(Layer.provideMerge(sqlLayer(url))))),
+    }).pipe(Effect.provide(writerLayer(url, 500).pipe(Layer.provideMerge(sqlLayer(url))))),
   )
 })

@@ -4,7 +4,7 @@ import { SqlClient } from "effect/sql"
 import { beforeAll } from "vitest"
 import type { Position } from "../../src/domain/Position.ts"
 import { Writer } from "../../src/writer/Writer.ts"
-import { freshDatabaseUrl, sqlLayer } from "../support/postgres.ts"
+import { freshDatabaseUrl, sqlLayer, writerLayer } from "../support/postgres.ts"
 
 let url = ""
 beforeAll(async () => {
@@ -29,7 +29,7 @@ const position = (streamId: string, deviceId: string, tsMs: number, overrides: P
 })
 
 const withWriter = <A, E>(effect: Effect.Effect<A, E, Writer | SqlClient.SqlClient>, chunkSize = 500) =>
-  effect.pipe(Effect.provide(Writer.layer({ chunkSize }).pipe(Layer.provideMerge(sqlLayer(url)))))
+  effect.pipe(Effect.provide(writerLayer(url, chunkSize).pipe(Layer.provideMerge(sqlLayer(url)))))
 
 const ids = (ps: ReadonlyArray<Position>) => ps.map((p) => p.streamId).sort()
 
