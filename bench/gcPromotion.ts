@@ -16,12 +16,30 @@
  *   property-assigned arrow inside the promise executor (`this.reject = (err) => …`), and about half
  *   of that loop's bytes are promoted. In the processor, rewriting it left promotion unchanged, so it
  *   was not kept.
+ * - `set-rehash` / `set-steady`: a long-lived `Set` that holds each batch while it is worked on. When
+ *   it grows and shrinks under its entries (up to 9 at a time here), V8 rehashes it into a new table
+ *   and keeps the obsolete table (which still references the entries it had) linked to the new one
+ *   until a full collection; once an obsolete table is in the old generation, every table after it,
+ *   and every batch they held, is promoted. With at most 2 entries (no growth) it does not happen.
+ *   Session 7 found such growth in the processor's promoted objects (Set/Map `delete` and `set`
+ *   among the allocation sites of what survived): the in-flight set, Effect's fiber children and
+ *   queue takers, the PostgreSQL driver's statement cache.
  */
 import * as ChildProcess from "node:child_process"
 import { Command } from "ioredis"
 
-type Mode = "inline-generator" | "generator-once" | "ioredis-command" | "plain-promise"
-const MODES: ReadonlyArray<Mode> = ["inline-generator", "generator-once", "ioredis-command", "plain-promise"]
+type Mode = "inline-generator" | "generator-once" | "ioredis-command" | "plain-promise" | "set-rehash" | "set-steady"
+const MODES: ReadonlyArray<Mode> = [
+  "inline-generator",
+  "generator-once",
+  "ioredis-command",
+  "plain-promise",
+  "set-rehash",
+  "set-steady",
+]
+
+/** Lives as long as the process, like a service's in-flight registry. */
+const inFlight = new Set<ReadonlyArray<string>>()
 
 function* lengthOnce(batch: ReadonlyArray<string>): Generator<number, number, number> {
   const extra = yield 1
@@ -47,6 +65,13 @@ const runLoop = async (mode: Mode) => {
           : lengthOnce(batch)
       generator.next(0)
       generator.next(1)
+    } else if (mode === "set-rehash" || mode === "set-steady") {
+      const batches = Array.from({ length: mode === "set-rehash" ? 9 : 2 }, () =>
+        reply.map((b) => b.subarray(0).toString()),
+      )
+      for (const batch of batches) inFlight.add(batch)
+      await new Promise((resolve) => setImmediate(resolve))
+      for (const batch of batches) inFlight.delete(batch)
     } else if (mode === "ioredis-command") {
       const command = new Command("lrange", ["l", 0, -1], { replyEncoding: "utf8" })
       command.resolve(reply.map((b) => b.subarray(0)))
