@@ -97,7 +97,8 @@ export class BatchProcessor extends Context.Service<
         // flight for a beat or more, each beat. A beat is a third of the claim threshold, so an
         // entry is touched within two beats of its write starting and every beat after.
         const beatMs = Math.max(100, options.claimThresholdMs / 3)
-        const writing = new Set<InFlight>()
+        // An array, not a Set: see Processor.ts on sets that hold batches.
+        const writing: Array<InFlight> = []
         const touchSlowBatches = Effect.suspend(() => {
           const now = Date.now()
           // The ids are listed only when a batch is slow enough to need it.
@@ -124,10 +125,14 @@ export class BatchProcessor extends Context.Service<
         const whileWriting = <A, E, R>(positions: ReadonlyArray<Position>, effect: Effect.Effect<A, E, R>) =>
           Effect.suspend(() => {
             const batch: InFlight = { positions, since: Date.now() }
-            writing.add(batch)
+            writing.push(batch)
             return Effect.ensuring(
               effect,
-              Effect.sync(() => writing.delete(batch)),
+              Effect.sync(() => {
+                const at = writing.indexOf(batch)
+                const last = writing.pop()
+                if (last !== undefined && at < writing.length) writing[at] = last
+              }),
             )
           })
 

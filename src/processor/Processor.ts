@@ -1,11 +1,11 @@
-import { Deferred, Duration, Effect, Latch, Metric, Schedule, Stream } from "effect"
+import { Deferred, Duration, Effect, Latch, Metric, Queue, Schedule, Stream } from "effect"
 import { Consumer } from "../consumer/Consumer.ts"
 import type { ReadEntry } from "../consumer/replies.ts"
 import * as M from "../metrics/processorMetrics.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
 import { HeapPolicy } from "../runtime/HeapPolicy.ts"
 import { StateStore } from "../state/StateStore.ts"
-import { type Batch, BatchProcessor } from "./BatchProcessor.ts"
+import { type Batch, BatchProcessor, type PreparedBatch } from "./BatchProcessor.ts"
 import { Checkpoints } from "./Checkpoints.ts"
 import { claimPass } from "./claimPass.ts"
 import { GroupRecovery } from "./GroupRecovery.ts"
@@ -130,19 +130,30 @@ export const runProcessor = (options: ProcessorOptions) =>
     // that finishes finds its next batch read and decoded, and PostgreSQL always has
     // `writeConcurrency` statements to work on. A prepared batch not yet written when the loop is
     // interrupted stays pending in the group and is re-read on start.
-    const readLoop = Stream.fromEffectRepeat(nextBatch).pipe(
+    //
+    // The writers are `writeConcurrency` fibers that live as long as the loop, not a fiber forked per
+    // batch: every fork and exit adds to and deletes from the parent fiber's set of children, and a
+    // long-lived set that V8 rehashes while it holds batches keeps them alive into the old
+    // generation (bench/gcPromotion.ts, `set-rehash`).
+    const prepared = yield* Queue.bounded<PreparedBatch>(1)
+    const reader = Stream.fromEffectRepeat(nextBatch).pipe(
       Stream.filter((batch) => batch.entries.length > 0),
-      Stream.mapEffect((batch) => processor.prepare(batch).pipe(Effect.tap(() => Effect.sync(readAhead)))),
-      Stream.buffer({ capacity: 1 }),
-      Stream.mapEffect(
-        (prepared) => Effect.uninterruptible(processor.commit(prepared).pipe(Effect.ensuring(committed))),
-        {
-          concurrency: options.writeConcurrency,
-          unordered: true,
-        },
+      Stream.runForEach((batch) =>
+        processor.prepare(batch).pipe(
+          Effect.tap(() => Effect.sync(readAhead)),
+          Effect.flatMap((ready) => Queue.offer(prepared, ready)),
+        ),
       ),
-      Stream.runDrain,
     )
+    const writer = Effect.forever(
+      Queue.take(prepared).pipe(
+        Effect.flatMap((ready) => Effect.uninterruptible(processor.commit(ready).pipe(Effect.ensuring(committed)))),
+      ),
+    )
+    const readLoop = Effect.all([reader, ...Array.from({ length: options.writeConcurrency }, () => writer)], {
+      concurrency: "unbounded",
+      discard: true,
+    })
 
     const claimOnce = Effect.gen(function* () {
       yield* resilient(
