@@ -130,8 +130,9 @@ export class BatchProcessor extends Context.Service<
               effect,
               Effect.sync(() => {
                 const at = writing.indexOf(batch)
-                const last = writing.pop()
-                if (last !== undefined && at < writing.length) writing[at] = last
+                if (at === -1) return
+                const last = writing.pop() as InFlight
+                if (at < writing.length) writing[at] = last
               }),
             )
           })

@@ -18,7 +18,7 @@ WITH written AS (
 )
 SELECT count(*)::int AS inserted FROM written`
 
-export const positionParameters = (c: PositionColumns): Array<unknown> => [
+const positionParameters = (c: PositionColumns): Array<unknown> => [
   NO_RECEIVED_AT,
   text(c.deviceId),
   float8(c.tsMs),
@@ -44,7 +44,7 @@ export const positionParameters = (c: PositionColumns): Array<unknown> => [
  * next full collection, so each chunk written was promoted to the old generation; reserving a
  * connection of the client's pool instead (`sql.reserve`) pins it with a scope, a finalizer and an
  * ownership semaphore per statement. This way, per five-row insert: ~15 KB allocated instead of
- * ~27 KB (reserved) and none promoted. The pool is the Writer's own (InsertPoolFromUrl). The bench's
+ * ~27 KB (reserved). The pool is the Writer's own (InsertPoolFromUrl). The bench's
  * reference and ceiling run this same function.
  */
 export const insertPositions = (pool: PgPool.PgPool, c: PositionColumns) =>

@@ -1,31 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
-import { Redis } from "ioredis"
 import { Consumer } from "../../src/consumer/Consumer.ts"
 import { GAP_SCRIPT_SHA } from "../../src/consumer/gapScript.ts"
-import { type RedisServer, startRedis } from "../../src/devservers/index.ts"
 import { RedisClient } from "../../src/redis/RedisClient.ts"
 import { entryFields, validPayload } from "../support/entries.ts"
+import { ownRedis } from "../support/ownRedis.ts"
 
 /* Its own Redis: these tests flush its script cache. */
-let server: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  server = await startRedis({ appendOnly: false })
-  redis = new Redis(server.url)
-})
-
-afterAll(async () => {
-  redis.disconnect()
-  await server.destroy()
-})
+const own = ownRedis({ appendOnly: false })
 
 let streams = 0
 const withConsumer = <A, E>(use: (consumer: Consumer["Service"], stream: string) => Effect.Effect<A, E>) => {
   const stream = `consumer-test-${streams++}`
   const layer = Consumer.layer({ stream, group: "g", consumer: "c1", dlqStream: `${stream}:dlq` }).pipe(
-    Layer.provide(RedisClient.layer(Redacted.make(server.url), "test")),
+    Layer.provide(RedisClient.layer(Redacted.make(own.server.url), "test")),
   )
   return Effect.gen(function* () {
     const consumer = yield* Consumer
@@ -36,7 +24,7 @@ const withConsumer = <A, E>(use: (consumer: Consumer["Service"], stream: string)
 
 const add = (stream: string, n: number) =>
   Effect.promise(async () => {
-    for (let i = 0; i < n; i++) await redis.xadd(stream, "*", ...entryFields(validPayload("d1", 1000 + i)))
+    for (let i = 0; i < n; i++) await own.client.xadd(stream, "*", ...entryFields(validPayload("d1", 1000 + i)))
   })
 
 describe("Consumer.readNew", () => {
@@ -44,11 +32,11 @@ describe("Consumer.readNew", () => {
     withConsumer((consumer, stream) =>
       Effect.gen(function* () {
         yield* add(stream, 2)
-        yield* Effect.promise(() => redis.script("FLUSH"))
+        yield* Effect.promise(() => own.client.script("FLUSH"))
         const first = yield* consumer.readNew(10, 100)
         expect(first.entries.map((e) => e.fields?.[0])).toEqual(["payload", "payload"])
         expect(first.lost).toBeUndefined()
-        expect(yield* Effect.promise(() => redis.script("EXISTS", GAP_SCRIPT_SHA))).toEqual([1])
+        expect(yield* Effect.promise(() => own.client.script("EXISTS", GAP_SCRIPT_SHA))).toEqual([1])
       }),
     ),
   )
@@ -59,7 +47,7 @@ describe("Consumer.readNew", () => {
         yield* add(stream, 1)
         expect((yield* consumer.readNew(10, 100)).entries).toHaveLength(1)
         yield* add(stream, 3)
-        yield* Effect.promise(() => redis.xtrim(stream, "MAXLEN", 1))
+        yield* Effect.promise(() => own.client.xtrim(stream, "MAXLEN", 1))
         const afterTrim = yield* consumer.readNew(10, 100)
         expect(afterTrim.lost?.lostEntries).toBe(2)
         expect(afterTrim.entries).toHaveLength(1)

@@ -1,9 +1,7 @@
 import * as Net from "node:net"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Option, Result } from "effect"
-import { Redis } from "ioredis"
 import { decodeEntry } from "../../src/decoder/Decoder.ts"
-import { type RedisServer, startRedis } from "../../src/devservers/index.ts"
 import {
   type AvlRecord,
   CODEC_8,
@@ -19,24 +17,14 @@ import {
   udpAckFor,
 } from "../../src/gateway/codec/index.ts"
 import { toEntry } from "../../src/gateway/toEntry.ts"
+import { ownRedis } from "../support/ownRedis.ts"
 import { freshRecord } from "./codec/fixtures.ts"
 import { eventually, payloadOf, readStream, startGateway, TestDevice, UdpDevice } from "./harness.ts"
 
 const IMEI = "356307042441013"
 const OTHER_IMEI = "352093081452251"
 
-let server: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  server = await startRedis({ appendOnly: false })
-  redis = new Redis(server.url)
-})
-
-afterAll(async () => {
-  redis.disconnect()
-  await server.destroy()
-})
+const own = ownRedis({ appendOnly: false })
 
 const record = freshRecord
 
@@ -44,7 +32,7 @@ const login = (port: number, imei = IMEI) => TestDevice.login(port, imei, encode
 
 describe("TCP login", () => {
   it("accepts any well-formed IMEI when no allow-list is configured", async () => {
-    const gw = await startGateway(server.url)
+    const gw = await startGateway(own.server.url)
     try {
       const device = await TestDevice.connect(gw.tcpPort)
       device.send(encodeImei(OTHER_IMEI))
@@ -56,7 +44,7 @@ describe("TCP login", () => {
   })
 
   it("answers 01 to an allowed IMEI and 00 to any other, then closes", async () => {
-    const gw = await startGateway(server.url, { imeiAllowlist: Option.some(new Set([IMEI])) })
+    const gw = await startGateway(own.server.url, { imeiAllowlist: Option.some(new Set([IMEI])) })
     try {
       const allowed = await TestDevice.connect(gw.tcpPort)
       allowed.send(encodeImei(IMEI))
@@ -78,14 +66,14 @@ describe("TCP login", () => {
   })
 
   it("closes a connection that sends data before logging in", async () => {
-    const gw = await startGateway(server.url)
+    const gw = await startGateway(own.server.url)
     try {
       const device = await TestDevice.connect(gw.tcpPort)
       device.send(encodeTcpAvl(CODEC_8E, [record()]))
       expect(await device.waitClosed()).toBe(true)
       expect(device.unread.length).toBe(0)
       expect(gw.counter("telemetry_gateway_frames_total", { result: "BadImei" })).toBe(1)
-      expect(await redis.exists(gw.stream)).toBe(0)
+      expect(await own.client.exists(gw.stream)).toBe(0)
     } finally {
       await gw.stop()
     }
@@ -94,7 +82,7 @@ describe("TCP login", () => {
 
 describe("AVL packets over TCP", () => {
   it("stores every record as SPEC §5 says, then ACKs the record count", async () => {
-    const gw = await startGateway(server.url)
+    const gw = await startGateway(own.server.url)
     try {
       const device = await login(gw.tcpPort)
       const records = [
@@ -118,7 +106,7 @@ describe("AVL packets over TCP", () => {
       const after = Date.now()
       expect(ack?.readUInt32BE(0)).toBe(3)
 
-      const entries = await readStream(redis, gw.stream)
+      const entries = await readStream(own.client, gw.stream)
       expect(entries).toHaveLength(3)
       for (const [i, entry] of entries.entries()) {
         const r = records[i] as AvlRecord
@@ -168,7 +156,7 @@ describe("AVL packets over TCP", () => {
   })
 
   it("handles Codec 8 and Codec 16 (with generation_type) on one connection", async () => {
-    const gw = await startGateway(server.url)
+    const gw = await startGateway(own.server.url)
     try {
       const device = await login(gw.tcpPort)
       device.send(encodeTcpAvl(CODEC_8, [record()]))
@@ -176,7 +164,7 @@ describe("AVL packets over TCP", () => {
       device.send(encodeTcpAvl(CODEC_16, [record({ generationType: 3 }), record({ generationType: 5 })]))
       expect((await device.read(4))?.readUInt32BE(0)).toBe(2)
 
-      const payloads = (await readStream(redis, gw.stream)).map(payloadOf)
+      const payloads = (await readStream(own.client, gw.stream)).map(payloadOf)
       expect(payloads.map((p) => (p.attributes as Record<string, unknown>).generation_type)).toEqual([undefined, 3, 5])
       device.close()
     } finally {
@@ -185,7 +173,7 @@ describe("AVL packets over TCP", () => {
   })
 
   it("ACKs back-to-back packets in order, and packets split into single bytes", async () => {
-    const gw = await startGateway(server.url)
+    const gw = await startGateway(own.server.url)
     try {
       const device = await login(gw.tcpPort)
       const packets = [[record()], [record(), record()], [record(), record(), record()]].map((rs) =>
@@ -200,7 +188,7 @@ describe("AVL packets over TCP", () => {
         await new Promise((r) => setImmediate(r))
       }
       expect((await device.read(4))?.readUInt32BE(0)).toBe(2)
-      expect(await redis.xlen(gw.stream)).toBe(8)
+      expect(await own.client.xlen(gw.stream)).toBe(8)
       device.close()
     } finally {
       await gw.stop()
@@ -208,12 +196,12 @@ describe("AVL packets over TCP", () => {
   })
 
   it("ACKs an empty packet with 0 and stores nothing", async () => {
-    const gw = await startGateway(server.url)
+    const gw = await startGateway(own.server.url)
     try {
       const device = await login(gw.tcpPort)
       device.send(encodeTcpAvl(CODEC_8E, []))
       expect((await device.read(4))?.readUInt32BE(0)).toBe(0)
-      expect(await redis.exists(gw.stream)).toBe(0)
+      expect(await own.client.exists(gw.stream)).toBe(0)
       device.close()
     } finally {
       await gw.stop()
@@ -221,7 +209,7 @@ describe("AVL packets over TCP", () => {
   })
 
   it("ignores keep-alive pings and command/response frames", async () => {
-    const gw = await startGateway(server.url)
+    const gw = await startGateway(own.server.url)
     try {
       const device = await login(gw.tcpPort)
       device.send(encodePing())
@@ -238,7 +226,7 @@ describe("AVL packets over TCP", () => {
   })
 
   it("closes only the connection that sent a malformed frame", async () => {
-    const gw = await startGateway(server.url)
+    const gw = await startGateway(own.server.url)
     try {
       const good = await login(gw.tcpPort, IMEI)
       const bad = await login(gw.tcpPort, OTHER_IMEI)
@@ -253,7 +241,7 @@ describe("AVL packets over TCP", () => {
 
       good.send(packet)
       expect((await good.read(4))?.readUInt32BE(0)).toBe(1)
-      const stored = (await readStream(redis, gw.stream)).map(payloadOf)
+      const stored = (await readStream(own.client, gw.stream)).map(payloadOf)
       expect(stored.map((p) => p.device_id)).toEqual([IMEI])
       good.close()
     } finally {
@@ -262,7 +250,7 @@ describe("AVL packets over TCP", () => {
   })
 
   it("closes a connection whose length field exceeds the frame limit, before buffering it", async () => {
-    const gw = await startGateway(server.url, { maxFrameBytes: 1_024 })
+    const gw = await startGateway(own.server.url, { maxFrameBytes: 1_024 })
     try {
       const device = await login(gw.tcpPort)
       const header = Buffer.alloc(8)
@@ -276,7 +264,7 @@ describe("AVL packets over TCP", () => {
   })
 
   it("trims with MAXLEN ~ when REDIS_STREAM_MAXLEN is set", async () => {
-    const gw = await startGateway(server.url, { streamMaxLen: Option.some(10) })
+    const gw = await startGateway(own.server.url, { streamMaxLen: Option.some(10) })
     try {
       const device = await login(gw.tcpPort)
       for (let p = 0; p < 3; p++) {
@@ -288,7 +276,7 @@ describe("AVL packets over TCP", () => {
         )
         expect((await device.read(4))?.readUInt32BE(0)).toBe(200)
       }
-      const length = await redis.xlen(gw.stream)
+      const length = await own.client.xlen(gw.stream)
       expect(length).toBeGreaterThanOrEqual(10)
       expect(length).toBeLessThan(600)
       device.close()
@@ -300,7 +288,7 @@ describe("AVL packets over TCP", () => {
 
 describe("timeouts and limits", () => {
   it("closes a connection that does not log in in time, also one trickling its login", async () => {
-    const gw = await startGateway(server.url, { loginTimeoutMs: 200 })
+    const gw = await startGateway(own.server.url, { loginTimeoutMs: 200 })
     try {
       const silent = await TestDevice.connect(gw.tcpPort)
       const trickling = await TestDevice.connect(gw.tcpPort)
@@ -322,7 +310,7 @@ describe("timeouts and limits", () => {
   })
 
   it("closes a logged-in connection that stays idle", async () => {
-    const gw = await startGateway(server.url, { idleTimeoutMs: 300 })
+    const gw = await startGateway(own.server.url, { idleTimeoutMs: 300 })
     try {
       const device = await login(gw.tcpPort)
       expect(await device.waitClosed()).toBe(true)
@@ -333,7 +321,7 @@ describe("timeouts and limits", () => {
   })
 
   it("closes a connection that starts a frame and never finishes it", async () => {
-    const gw = await startGateway(server.url, { loginTimeoutMs: 300 })
+    const gw = await startGateway(own.server.url, { loginTimeoutMs: 300 })
     try {
       const device = await login(gw.tcpPort)
       const packet = encodeTcpAvl(CODEC_8E, [record()])
@@ -346,7 +334,7 @@ describe("timeouts and limits", () => {
   })
 
   it("refuses connections beyond GATEWAY_MAX_CONNECTIONS and accepts again once one closes", async () => {
-    const gw = await startGateway(server.url, { maxConnections: 2 })
+    const gw = await startGateway(own.server.url, { maxConnections: 2 })
     try {
       const a = await login(gw.tcpPort, IMEI)
       const b = await login(gw.tcpPort, OTHER_IMEI)
@@ -373,7 +361,7 @@ describe("timeouts and limits", () => {
 
 describe("UDP", () => {
   it("stores a datagram's records, then sends the UDP ACK", async () => {
-    const gw = await startGateway(server.url)
+    const gw = await startGateway(own.server.url)
     const device = await UdpDevice.open()
     try {
       const records = [record(), record({ io: [{ id: 78, width: 8, value: 1n << 60n }] })]
@@ -384,7 +372,7 @@ describe("UDP", () => {
       const reply = await device.nextReply()
       expect(toHex(Uint8Array.from(reply ?? []))).toBe(toHex(udpAckFor(0xcafe, 7, 2)))
 
-      const entries = await readStream(redis, gw.stream)
+      const entries = await readStream(own.client, gw.stream)
       expect(entries.map((e) => e.fields[5])).toEqual(["teltonika-udp", "teltonika-udp"])
       for (const entry of entries) {
         const decoded = decodeEntry({ id: entry.id, fields: entry.fields })
@@ -401,7 +389,7 @@ describe("UDP", () => {
   })
 
   it("drops malformed datagrams and unknown IMEIs without an ACK, and keeps serving", async () => {
-    const gw = await startGateway(server.url, { imeiAllowlist: Option.some(new Set([IMEI])) })
+    const gw = await startGateway(own.server.url, { imeiAllowlist: Option.some(new Set([IMEI])) })
     const device = await UdpDevice.open()
     try {
       device.send(gw.udpPort, Uint8Array.of(0x00, 0x05, 0xff, 0xff, 0x01, 0x02, 0x03))
@@ -424,7 +412,7 @@ describe("UDP", () => {
             1
         )
       })
-      expect((await readStream(redis, gw.stream)).map((e) => payloadOf(e).device_id)).toEqual([IMEI])
+      expect((await readStream(own.client, gw.stream)).map((e) => payloadOf(e).device_id)).toEqual([IMEI])
     } finally {
       device.close()
       await gw.stop()
@@ -434,10 +422,10 @@ describe("UDP", () => {
 
 describe("start-up", () => {
   it.each(["tcpPort", "udpPort"] as const)("fails with GatewayListenError when the %s is taken", async (which) => {
-    const first = await startGateway(server.url)
+    const first = await startGateway(own.server.url)
     try {
       const port = which === "tcpPort" ? first.tcpPort : first.udpPort
-      const error = await startGateway(server.url, { [which]: port }).then(
+      const error = await startGateway(own.server.url, { [which]: port }).then(
         (second) => second.stop().then(() => undefined),
         (e: unknown) => e,
       )
@@ -454,7 +442,7 @@ describe("start-up", () => {
 
 describe("shutdown", () => {
   it("stops listening and closes device connections when its scope closes", async () => {
-    const gw = await startGateway(server.url)
+    const gw = await startGateway(own.server.url)
     const device = await login(gw.tcpPort)
     device.send(encodeTcpAvl(CODEC_8E, [record()]))
     expect((await device.read(4))?.readUInt32BE(0)).toBe(1)
