@@ -95,6 +95,9 @@ export const ProcessorSettings = Config.all({
   heapGrowthCap: Config.schema(Schema.Literals(["backlog", "always"]), "HEAP_GROWTH_CAP").pipe(
     Config.withDefault("backlog" as const),
   ),
+  /** RSS, in MiB, up to which the old generation may grow faster than HEAP_GROWTH_PERCENT while that
+   * cap holds; 0: no budget (src/runtime/HeapPolicy.ts). */
+  heapBudgetMb: intBetween("HEAP_BUDGET_MB", 0, 0, 1_048_576),
   /** When V8 marks the heap on a helper thread (src/runtime/HeapPolicy.ts). */
   concurrentMarking: Config.schema(BacklogMode, "CONCURRENT_MARKING").pipe(Config.withDefault("backlog" as const)),
 })

@@ -69,6 +69,7 @@ export const processorServices = <R>(s: ProcessorSettings, storage: StorageLayer
         concurrentMarking: s.concurrentMarking,
         growthPercent: s.heapGrowthPercent,
         growthCap: s.heapGrowthCap,
+        budgetBytes: s.heapBudgetMb * 1024 * 1024,
       }),
   ).pipe(Layer.provideMerge(consumer))
 }

@@ -1,8 +1,18 @@
+import * as PerfHooks from "node:perf_hooks"
 import * as V8 from "node:v8"
+import * as Vm from "node:vm"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Context, Effect, Fiber, Layer } from "effect"
 import { Checkpoints } from "../../src/processor/Checkpoints.ts"
-import { HeapPolicy, type HeapPolicyOptions, heapFlags } from "../../src/runtime/HeapPolicy.ts"
+import {
+  budgetedGrowthPercent,
+  type HeapControl,
+  HeapPolicy,
+  type HeapPolicyOptions,
+  heapFlags,
+  isFullCollection,
+  MAX_BUDGETED_GROWTH_PERCENT,
+} from "../../src/runtime/HeapPolicy.ts"
 import { StateLoader } from "../../src/state/StateStore.ts"
 import { Writer, writtenReport } from "../../src/writer/Writer.ts"
 import { entryFields, validPayload } from "../support/entries.ts"
@@ -43,6 +53,7 @@ describe("HeapPolicy", () => {
     concurrentMarking: "backlog",
     growthPercent: 50,
     growthCap: "backlog",
+    budgetBytes: 0,
     ...o,
   })
   /** The flags set at start, then on each report in `changes`. */
@@ -106,4 +117,80 @@ describe("HeapPolicy", () => {
     )
     V8.setFlagsFromString("--heap-growing-percent=0")
   })
+
+  const MB = 1024 * 1024
+
+  it("with a budget the growth is the budget's room over the heap in use, between the cap and a maximum", () => {
+    // 200 MB budget, 120 MB resident, 40 MB of heap in use: room for 200% growth.
+    expect(budgetedGrowthPercent(50, 200 * MB, 120 * MB, 40 * MB)).toBe(200)
+    // In steps of ten, rounded down: 75 MB of room over 100 MB is 70%, not 75.
+    expect(budgetedGrowthPercent(50, 200 * MB, 125 * MB, 100 * MB)).toBe(70)
+    // Near or past the budget, the cap (HEAP_GROWTH_PERCENT) is the floor.
+    expect(budgetedGrowthPercent(50, 200 * MB, 190 * MB, 40 * MB)).toBe(50)
+    expect(budgetedGrowthPercent(50, 200 * MB, 260 * MB, 40 * MB)).toBe(50)
+    // Far below it, at most MAX_BUDGETED_GROWTH_PERCENT.
+    expect(budgetedGrowthPercent(50, 2000 * MB, 100 * MB, 10 * MB)).toBe(MAX_BUDGETED_GROWTH_PERCENT)
+    // No budget: the cap.
+    expect(budgetedGrowthPercent(50, 0, 100 * MB, 10 * MB)).toBe(50)
+  })
+
+  it.live("with a budget, each full collection while draining sets the growth the budget has room for", () =>
+    Effect.gen(function* () {
+      const flags: Array<string> = []
+      const control: HeapControl = {
+        setFlag: (flag) => flags.push(flag),
+        rssBytes: () => 120 * MB,
+        heapUsedBytes: () => 40 * MB,
+      }
+      // A full collection on demand: V8 exposes `gc` to new contexts once the flag is set.
+      V8.setFlagsFromString("--expose-gc")
+      const gc = Vm.runInNewContext("gc") as () => void
+      // Node calls observers in the order they were created, in one turn: when this one (created
+      // after the policy's) sees the collection, the policy's has seen it too. No sleeping.
+      const fullCollection = Effect.promise(
+        () =>
+          new Promise<void>((resolve) => {
+            const seen = new PerfHooks.PerformanceObserver((list) => {
+              if (!list.getEntries().some(isFullCollection)) return
+              seen.disconnect()
+              resolve()
+            })
+            seen.observe({ entryTypes: ["gc"] })
+            gc()
+          }),
+      )
+      const flagsAfter = (step: () => void) =>
+        Effect.sync(() => {
+          flags.length = 0
+          step()
+        })
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          // Built in this scope, so that its observer lives until the end of the test.
+          const built = yield* Layer.build(HeapPolicy.layerWith(options({ budgetBytes: 200 * MB }), control))
+          const policy = Context.get(built, HeapPolicy)
+          expect(flags).toEqual(["--heap-growing-percent=50"])
+          yield* flagsAfter(() => {}).pipe(Effect.andThen(fullCollection))
+          // 200 MB budget, 120 MB resident, 40 MB in use: 200%.
+          expect(flags).toEqual(["--heap-growing-percent=200"])
+          // Set again only when it changes.
+          yield* flagsAfter(() => {}).pipe(Effect.andThen(fullCollection))
+          expect(flags).toEqual([])
+          // At a steady load V8's own policy holds and the budget does not apply.
+          yield* flagsAfter(() => policy.backlogChanged(false))
+          expect(flags).toEqual(["--no-concurrent-marking", "--heap-growing-percent=0"])
+          yield* flagsAfter(() => {}).pipe(Effect.andThen(fullCollection))
+          expect(flags).toEqual([])
+          // Draining again: the cap, then the budget's growth from the next full collection.
+          yield* flagsAfter(() => policy.backlogChanged(true))
+          expect(flags).toEqual(["--concurrent-marking", "--heap-growing-percent=50"])
+          yield* flagsAfter(() => {}).pipe(Effect.andThen(fullCollection))
+          expect(flags).toEqual(["--heap-growing-percent=200"])
+        }),
+      )
+      // Back to V8's defaults for the rest of this worker's tests.
+      V8.setFlagsFromString("--heap-growing-percent=0")
+      V8.setFlagsFromString("--concurrent-marking")
+    }),
+  )
 })
