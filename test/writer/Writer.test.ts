@@ -229,7 +229,7 @@ describe("Writer against PostgreSQL", () => {
         yield* untilSeen(other, (admin) =>
           admin<{ n: number }>`
             SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WITH written AS%'`.pipe(
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM unnest(%'`.pipe(
             Effect.map((rows) => rows[0]?.n ?? 0),
           ),
         )
