@@ -91,6 +91,8 @@ export const freshServers = async (options: {
     ...(options.postgresSettings ? { settings: options.postgresSettings } : {}),
   })
   let redis: RedisServer | undefined
+  // On the error path only: the error that brought us here is the one to report, not a second
+  // failure to stop a server that may never have started.
   const kill = async () => {
     await Promise.all([pg.destroy(), redis?.destroy()]).catch(() => undefined)
   }
@@ -111,6 +113,7 @@ export const freshServers = async (options: {
       db,
       destroy: async () => {
         live.delete(kill)
+        // The servers are destroyed next either way; a client that cannot close cleanly is moot.
         await db.close().catch(() => undefined)
         await Promise.all([pg.destroy(), redis?.destroy()])
       },
@@ -384,7 +387,9 @@ const redisPid = (port: number): number | undefined => {
       if (cmd.startsWith("redis-server") && (cmd.includes(`:${port} `) || cmd.includes(`--port ${port} `))) {
         return Number(entry)
       }
-    } catch {}
+    } catch {
+      // The process exited between readdir and this read: it is not the server we look for.
+    }
   }
   return undefined
 }
@@ -400,7 +405,9 @@ export const serverCpuMs = (servers: Servers): ServerCpu => {
   try {
     const pid = Number(Fs.readFileSync(Path.join(servers.pg.dataDir, "postmaster.pid"), "utf8").split("\n")[0])
     postgresMs = treeCpuMs(pid)
-  } catch {}
+  } catch {
+    // No postmaster.pid (the server is gone): the CPU is unknown, NaN, which the table shows as "–".
+  }
   const rpid = servers.redis === undefined ? undefined : redisPid(servers.redis.port)
   return { postgresMs, redisMs: rpid === undefined ? 0 : treeCpuMs(rpid) }
 }
