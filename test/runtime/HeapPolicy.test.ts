@@ -159,10 +159,19 @@ describe("HeapPolicy", () => {
             gc()
           }),
       )
-      const flagsAfter = (step: () => void) =>
+      /** The flags set by a full collection (cleared just before it). */
+      const flagsAfterFullCollection = Effect.sync(() => {
+        flags.length = 0
+      }).pipe(
+        Effect.andThen(fullCollection),
+        Effect.map(() => [...flags]),
+      )
+      /** The flags a backlog change sets, in one synchronous step: nothing else can run in between. */
+      const flagsOnBacklogChange = (policy: HeapPolicy["Service"], draining: boolean) =>
         Effect.sync(() => {
           flags.length = 0
-          step()
+          policy.backlogChanged(draining)
+          return [...flags]
         })
       yield* Effect.scoped(
         Effect.gen(function* () {
@@ -170,22 +179,22 @@ describe("HeapPolicy", () => {
           const built = yield* Layer.build(HeapPolicy.layerWith(options({ budgetBytes: 200 * MB }), control))
           const policy = Context.get(built, HeapPolicy)
           expect(flags).toEqual(["--heap-growing-percent=50"])
-          yield* flagsAfter(() => {}).pipe(Effect.andThen(fullCollection))
           // 200 MB budget, 120 MB resident, 40 MB in use: 200%.
-          expect(flags).toEqual(["--heap-growing-percent=200"])
+          expect(yield* flagsAfterFullCollection).toEqual(["--heap-growing-percent=200"])
           // Set again only when it changes.
-          yield* flagsAfter(() => {}).pipe(Effect.andThen(fullCollection))
-          expect(flags).toEqual([])
+          expect(yield* flagsAfterFullCollection).toEqual([])
           // At a steady load V8's own policy holds and the budget does not apply.
-          yield* flagsAfter(() => policy.backlogChanged(false))
-          expect(flags).toEqual(["--no-concurrent-marking", "--heap-growing-percent=0"])
-          yield* flagsAfter(() => {}).pipe(Effect.andThen(fullCollection))
-          expect(flags).toEqual([])
+          expect(yield* flagsOnBacklogChange(policy, false)).toEqual([
+            "--no-concurrent-marking",
+            "--heap-growing-percent=0",
+          ])
+          expect(yield* flagsAfterFullCollection).toEqual([])
           // Draining again: the cap, then the budget's growth from the next full collection.
-          yield* flagsAfter(() => policy.backlogChanged(true))
-          expect(flags).toEqual(["--concurrent-marking", "--heap-growing-percent=50"])
-          yield* flagsAfter(() => {}).pipe(Effect.andThen(fullCollection))
-          expect(flags).toEqual(["--heap-growing-percent=200"])
+          expect(yield* flagsOnBacklogChange(policy, true)).toEqual([
+            "--concurrent-marking",
+            "--heap-growing-percent=50",
+          ])
+          expect(yield* flagsAfterFullCollection).toEqual(["--heap-growing-percent=200"])
         }),
       )
       // Back to V8's defaults for the rest of this worker's tests.
