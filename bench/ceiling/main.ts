@@ -1,9 +1,9 @@
 /**
  * The PostgreSQL-only ceiling: the bench's rows written with the processor's statement and driver
- * (`insertPositions` on the Writer's pool, `InsertPoolFromUrl`) over CEILING_CONNECTIONS connections (2), in chunks of
- * CEILING_BATCH (the processor's WRITE_BATCH_SIZE) consecutive entries, each chunk sorted by
- * (device_id, ts) — what the processor does with WRITE_CONCURRENCY=2, minus Redis, decoding and state. The rows are
- * built before the clock starts. Speaks JSON lines on stdout: progress every second, then `done`.
+ * (`insertPositions` on the Writer's kind of pool, `InsertPoolFromUrl`) over CEILING_CONNECTIONS
+ * connections (2), in chunks of CEILING_BATCH (the processor's WRITE_BATCH_SIZE) consecutive
+ * entries, each chunk sorted by (device_id, ts): what the processor does with WRITE_CONCURRENCY=2,
+ * minus Redis, decoding and state. The rows are built before the clock starts. Speaks JSON lines on stdout: progress every second, then `done`.
  *
  * Environment: POSTGRES_URL, BENCH_DATA (a JSON DataSpec), CEILING_CONNECTIONS, CEILING_BATCH.
  */

@@ -2,7 +2,6 @@ import { Layer } from "effect"
 import type { SqlClient } from "effect/sql"
 import type { ProcessorSettings } from "../config/AppConfig.ts"
 import { Consumer } from "../consumer/Consumer.ts"
-import { InsertPoolFromUrl } from "../db/Postgres.ts"
 import { Decoder } from "../decoder/Decoder.ts"
 import { HeapPolicy } from "../runtime/HeapPolicy.ts"
 import { PostgresStateLoader } from "../state/PostgresStateLoader.ts"
@@ -36,9 +35,7 @@ export interface StorageLayers<R> {
 }
 
 export const postgresStorage = (s: ProcessorSettings): StorageLayers<SqlClient.SqlClient> => ({
-  writer: Writer.layer({ chunkSize: s.writeBatchSize }).pipe(
-    Layer.provide(InsertPoolFromUrl(s.postgres.url, s.writeConcurrency)),
-  ),
+  writer: Writer.layerFromUrl(s.postgres.url, { chunkSize: s.writeBatchSize, connections: s.writeConcurrency }),
   stateLoader: PostgresStateLoader,
   checkpoints: Checkpoints.layer(s.stream.redis.stream, s.stream.group),
 })

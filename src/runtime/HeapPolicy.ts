@@ -71,6 +71,11 @@ export const budgetedGrowthPercent = (
   return Math.min(MAX_BUDGETED_GROWTH_PERCENT, Math.max(floorPercent, percent))
 }
 
+/** Whether the growth cap holds: with `always`, or while draining (`undefined`: at start, which the
+ * processor treats as draining). */
+const growthCapHolds = (options: HeapPolicyOptions, draining: boolean | undefined): boolean =>
+  options.growthCap === "always" || draining !== false
+
 /** The V8 flags to set now (`draining` undefined: at start) for the options: pure, for tests. */
 export const heapFlags = (
   options: HeapPolicyOptions,
@@ -87,7 +92,9 @@ export const heapFlags = (
   if (growthPercent > 0 && !growthFromCommandLine) {
     // The processor starts as if draining: the cap holds from the start in either mode.
     if (draining === undefined) flags.push(`--heap-growing-percent=${growthPercent}`)
-    else if (growthCap === "backlog") flags.push(`--heap-growing-percent=${draining ? growthPercent : 0}`)
+    else if (growthCap === "backlog") {
+      flags.push(`--heap-growing-percent=${growthCapHolds(options, draining) ? growthPercent : 0}`)
+    }
   }
   return flags
 }
@@ -141,7 +148,7 @@ export class HeapPolicy extends Context.Service<
         }
         apply(undefined)
         const afterFullCollection = () => {
-          if (!(options.growthCap === "always" || draining)) return
+          if (!growthCapHolds(options, draining)) return
           const percent = budgetedGrowthPercent(
             options.growthPercent,
             options.budgetBytes,

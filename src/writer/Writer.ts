@@ -1,5 +1,6 @@
 import * as PgPool from "@effect/sql-pg/PgPool"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, type Redacted } from "effect"
+import { InsertPoolFromUrl } from "../db/Postgres.ts"
 import type { Position } from "../domain/Position.ts"
 import { insertPositions } from "./insertPositions.ts"
 import { type PositionColumns, sortByKey, toColumns } from "./positionColumns.ts"
@@ -95,6 +96,13 @@ export class Writer extends Context.Service<
     )
 
   /** A Writer that fails on demand, for tests of what the pipeline does with each outcome. */
+  /** The Writer on its own `connections` to `url` (InsertPoolFromUrl), as the processor runs it
+   * with WRITE_CONCURRENCY connections. */
+  static readonly layerFromUrl = (
+    url: Redacted.Redacted<string>,
+    options: { readonly chunkSize: number; readonly connections: number },
+  ) => Writer.layer({ chunkSize: options.chunkSize }).pipe(Layer.provide(InsertPoolFromUrl(url, options.connections)))
+
   static readonly layerTest = (
     behaviour: (positions: ReadonlyArray<Position>) => Effect.Effect<WriteReport, TransientWriteError>,
   ) => Layer.succeed(Writer, Writer.of({ write: behaviour }))

@@ -33,9 +33,9 @@ const positionParameters = (c: PositionColumns): Array<unknown> => [
 ]
 
 /**
- * Runs INSERT_POSITIONS on a connection of `pool`, through the pool's own `use` and the connection's
- * `query` (a named prepared statement per connection), and answers the inserted count, not through @effect/sql's statements.
- * A `sql` template keeps every compiled statement in a WeakMap keyed by the statement, and V8's young
+ * Runs INSERT_POSITIONS on a connection of `pool` and answers the inserted count: through the
+ * pool's own `use` and the connection's `query` (a named prepared statement per connection), not
+ * through @effect/sql's statements. A `sql` template keeps every compiled statement in a WeakMap keyed by the statement, and V8's young
  * collector keeps such an entry's value (the statement's parameters: every device id, attributes
  * text and stream id of a chunk, and through them the payloads they were cut from) alive until the
  * next full collection, so each chunk written was promoted to the old generation; reserving a

@@ -2,7 +2,6 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
-import { InsertPoolFromUrl } from "../../src/db/Postgres.ts"
 import { Migrator } from "../../src/migrator/Migrator.ts"
 import { Writer } from "../../src/writer/Writer.ts"
 
@@ -33,6 +32,6 @@ export const freshDatabaseUrl = async (): Promise<string> => {
 
 export const sqlLayer = (url: string, maxConnections = 4) => PgClient.layer({ url: Redacted.make(url), maxConnections })
 
-/** The real Writer on its own connections to `url`, as the processor builds it. */
+/** The real Writer on its own connections to `url` (two, WRITE_CONCURRENCY's default). */
 export const writerLayer = (url: string, chunkSize: number) =>
-  Writer.layer({ chunkSize }).pipe(Layer.provide(InsertPoolFromUrl(Redacted.make(url), 2)))
+  Writer.layerFromUrl(Redacted.make(url), { chunkSize, connections: 2 })
