@@ -1,13 +1,14 @@
 import { Context, Effect, Layer, Result, Schema } from "effect"
 import type { StreamEntry } from "../domain/StreamEntry.ts"
 import { previousStreamId } from "../domain/StreamId.ts"
-import { RedisClient } from "../redis/RedisClient.ts"
+import { RedisClient, type RedisCommand } from "../redis/RedisClient.ts"
 import { RedisError } from "../redis/RedisError.ts"
 import { DEAD_LETTER_SCRIPT, dlqIdSetKey } from "./deadLetterScript.ts"
 import { GAP_SCRIPT, GAP_SCRIPT_SHA } from "./gapScript.ts"
 import {
   type AutoClaimReply,
   parseAutoClaim,
+  parseEntries,
   parseFlatMap,
   parseReadGroup,
   type ReadEntry,
@@ -103,6 +104,8 @@ export class Consumer extends Context.Service<
     /** Moves entries to the DLQ and acknowledges them atomically; returns how many were moved
      * (entries no longer pending are skipped, so a repeat is harmless). */
     readonly deadLetter: (letters: ReadonlyArray<DeadLetter>) => Effect.Effect<number, ConsumerError>
+    /** The entries with these ids that are still in the stream (XRANGE each, one round trip). */
+    readonly entries: (ids: ReadonlyArray<string>) => Effect.Effect<Map<string, StreamEntry>, ConsumerError>
     /** The id at or below which every entry is done: just below the oldest pending entry, or the
      * group's last-delivered id when nothing is pending. Read atomically. */
     readonly frontier: Effect.Effect<string, ConsumerError>
@@ -353,6 +356,23 @@ export class Consumer extends Context.Service<
           Effect.catch(() => Effect.succeed(undefined)),
         )
 
+        const entries = (ids: ReadonlyArray<string>) =>
+          ids.length === 0
+            ? Effect.succeed(new Map<string, StreamEntry>())
+            : cmd.pipeline(ids.map((id): RedisCommand => ["XRANGE", stream, id, id])).pipe(
+                Effect.flatMap((replies) =>
+                  unexpected("XRANGE", () => {
+                    const found = new Map<string, StreamEntry>()
+                    for (const reply of replies) {
+                      for (const { id, fields } of parseEntries("XRANGE", reply)) {
+                        if (fields !== null) found.set(id, { id, fields })
+                      }
+                    }
+                    return found
+                  }),
+                ),
+              )
+
         return Consumer.of({
           options,
           ensureGroup,
@@ -362,6 +382,7 @@ export class Consumer extends Context.Service<
           touch,
           deliveries,
           deadLetter,
+          entries,
           frontier,
           pendingSummary,
           groupInfo,

@@ -2,6 +2,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as PgPool from "@effect/sql-pg/PgPool"
 import { Duration, Effect, Layer, type Redacted } from "effect"
 import { PostgresSettings } from "../config/AppConfig.ts"
+import { encodedArraysRegistry } from "./encodedArrays.ts"
 
 const CONNECT_TIMEOUT = Duration.seconds(5)
 
@@ -22,6 +23,8 @@ export const InsertPoolFromUrl = (url: Redacted.Redacted<string>, connections: n
       maxConnections: connections,
       connectTimeout: CONNECT_TIMEOUT,
       applicationName: "telemetry-writer",
+      // The Writer sends arrays it encoded itself (encodedArrays.ts); any other value as the driver does.
+      types: encodedArraysRegistry(),
     }),
   ).pipe(Layer.orDie)
 

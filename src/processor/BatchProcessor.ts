@@ -2,13 +2,11 @@ import { Context, Duration, Effect, Layer, LogLevel, Metric, Schedule } from "ef
 import { Consumer, type DeadLetter } from "../consumer/Consumer.ts"
 import { type ReadEntry, withFields } from "../consumer/replies.ts"
 import { Decoder } from "../decoder/Decoder.ts"
-import type { Position } from "../domain/Position.ts"
-import type { StreamEntry } from "../domain/StreamEntry.ts"
 import { streamIdTimeMs } from "../domain/StreamId.ts"
 import * as M from "../metrics/processorMetrics.ts"
 import { registerRecordHistogram } from "../metrics/RecordHistogram.ts"
 import { StateStore } from "../state/StateStore.ts"
-import { Writer } from "../writer/Writer.ts"
+import { type EncodedBatch, type FailedRecord, Writer } from "../writer/Writer.ts"
 import { GroupRecovery } from "./GroupRecovery.ts"
 import { retryTransient } from "./retry.ts"
 
@@ -30,7 +28,7 @@ export interface Batch {
 
 /** A batch being written, for the heartbeat. */
 interface InFlight {
-  readonly positions: ReadonlyArray<Position>
+  readonly streamIds: ReadonlyArray<string>
   readonly since: number
 }
 
@@ -46,15 +44,16 @@ export interface BatchProcessorOptions {
   readonly claimThresholdMs: number
 }
 
-/** A batch after the steps that need neither PostgreSQL nor the device state: entries sorted into
- * decoded positions and dead letters. */
+/** A batch after the steps before its write: entries decoded, applied to the device state and
+ * encoded for PostgreSQL, or sorted out as dead letters. It holds no entry or position of its own
+ * (see Writer's EncodedBatch): a batch waiting for a connection is its ids and bytes. */
 export interface PreparedBatch {
-  readonly batch: Batch
-  readonly positions: ReadonlyArray<Position>
+  readonly source: BatchSource
+  readonly entryCount: number
+  readonly encoded: EncodedBatch
   readonly letters: Array<DeadLetter>
   readonly deleted: number
-  /** A permanent failure of one entry, by id: to the DLQ with its reason. */
-  readonly reject: (entryId: string, errorTag: string, errorMessage: string) => void
+  readonly deliveries: ReadonlyMap<string, number> | undefined
 }
 
 /**
@@ -104,7 +103,7 @@ export class BatchProcessor extends Context.Service<
           // The ids are listed only when a batch is slow enough to need it.
           const ids: Array<string> = []
           for (const batch of writing) {
-            if (now - batch.since >= beatMs) for (const p of batch.positions) ids.push(p.streamId)
+            if (now - batch.since >= beatMs) for (const id of batch.streamIds) ids.push(id)
           }
           if (ids.length === 0) return Effect.void
           return consumer.touch(ids).pipe(
@@ -121,10 +120,10 @@ export class BatchProcessor extends Context.Service<
           Effect.repeat(Schedule.spaced(Duration.millis(beatMs))),
           Effect.forkScoped({ startImmediately: true }),
         )
-        /** Registers `positions` with the heartbeat while `effect` runs. */
-        const whileWriting = <A, E, R>(positions: ReadonlyArray<Position>, effect: Effect.Effect<A, E, R>) =>
+        /** Registers the entries `streamIds` with the heartbeat while `effect` runs. */
+        const whileWriting = <A, E, R>(streamIds: ReadonlyArray<string>, effect: Effect.Effect<A, E, R>) =>
           Effect.suspend(() => {
-            const batch: InFlight = { positions, since: Date.now() }
+            const batch: InFlight = { streamIds, since: Date.now() }
             writing.push(batch)
             return Effect.ensuring(
               effect,
@@ -140,11 +139,34 @@ export class BatchProcessor extends Context.Service<
         // The steps below are generator functions defined once, here: a `function*` written inside a
         // per-batch callback makes V8 promote what its generator references, i.e. the batch
         // (bench/gcPromotion.ts).
-        const stateAndWrite = Effect.fnUntraced(function* (positions: ReadonlyArray<Position>) {
-          yield* retryTransient("postgres", "rehydrate device state", state.observeBatch(positions))
+        const timedWrite = Effect.fnUntraced(function* (encoded: EncodedBatch) {
           const started = Date.now()
-          const report = yield* retryTransient("postgres", "write batch", writer.write(positions))
+          const report = yield* retryTransient("postgres", "write batch", writer.write(encoded))
           return { report, writeSeconds: (Date.now() - started) / 1000 }
+        })
+
+        /** Rows PostgreSQL rejected on their own, as dead letters: their entries are read back from
+         * the stream (a prepared batch keeps none); one deleted meanwhile is dead-lettered with the
+         * position it was decoded to, so that it is not lost either. */
+        const rejectedLetters = Effect.fnUntraced(function* (
+          failed: ReadonlyArray<FailedRecord>,
+          deliveries: ReadonlyMap<string, number> | undefined,
+        ) {
+          const entries = yield* redisMust(
+            "read rejected entries",
+            consumer.entries(failed.map((f) => f.position.streamId)),
+          )
+          return failed.map(
+            ({ position, error }): DeadLetter => ({
+              entry: entries.get(position.streamId) ?? {
+                id: position.streamId,
+                fields: ["decoded_position", JSON.stringify(position)],
+              },
+              errorTag: error._tag,
+              errorMessage: error.reason,
+              deliveries: deliveries?.get(position.streamId) ?? 1,
+            }),
+          )
         })
 
         const prepare = Effect.fnUntraced(function* (batch: Batch) {
@@ -180,14 +202,6 @@ export class BatchProcessor extends Context.Service<
             }
           }
 
-          let liveById: Map<string, StreamEntry> | undefined
-          /** A permanent failure of one entry: to the DLQ with its reason. */
-          const reject = (entryId: string, errorTag: string, errorMessage: string) => {
-            liveById ??= new Map(live.map((e) => [e.id, e]))
-            const entry = liveById.get(entryId)
-            if (entry !== undefined) letters.push({ entry, errorTag, errorMessage, deliveries: deliveriesOf(entryId) })
-          }
-
           const { positions, failures } = decoder.decode(live)
           yield* countAll((services) => {
             M.recordsRead.updateUnsafe(batch.entries.length, services)
@@ -195,21 +209,44 @@ export class BatchProcessor extends Context.Service<
           })
           if (failures.length > 0) {
             yield* Metric.update(M.decodedError, failures.length)
-            for (const failure of failures) reject(failure.entryId, failure._tag, failure.reason)
+            const liveById = new Map(live.map((e) => [e.id, e]))
+            for (const failure of failures) {
+              const entry = liveById.get(failure.entryId)
+              if (entry !== undefined) {
+                letters.push({
+                  entry,
+                  errorTag: failure._tag,
+                  errorMessage: failure.reason,
+                  deliveries: deliveriesOf(failure.entryId),
+                })
+              }
+            }
           }
-          return { batch, positions, letters, deleted: deleted.length, reject } satisfies PreparedBatch
+          // The state in read order, before the write: a record rejected by PostgreSQL was still
+          // seen from its device, as before.
+          if (positions.length > 0) {
+            yield* retryTransient("postgres", "rehydrate device state", state.observeBatch(positions))
+          }
+          return {
+            source: batch.source,
+            entryCount: batch.entries.length,
+            encoded: writer.encode(positions),
+            letters,
+            deleted: deleted.length,
+            deliveries: batch.deliveries,
+          } satisfies PreparedBatch
         })
 
         const commit = Effect.fnUntraced(function* (prepared: PreparedBatch) {
-          const { batch, positions, letters, reject } = prepared
+          const { encoded, letters } = prepared
           let inserted = 0
           let duplicate = 0
-          const ackIds: Array<string> = []
-          if (positions.length > 0) {
-            const { report, writeSeconds } = yield* whileWriting(positions, stateAndWrite(positions))
+          let ackIds: Array<string> = []
+          if (encoded.streamIds.length > 0) {
+            const { report, writeSeconds } = yield* whileWriting(encoded.streamIds, timedWrite(encoded))
             inserted = report.inserted
             duplicate = report.written.length - report.inserted
-            for (const p of report.written) ackIds.push(p.streamId)
+            ackIds = report.written
             yield* countAll((services) => {
               M.batchWriteSeconds.updateUnsafe(writeSeconds, services)
               M.writtenInserted.updateUnsafe(inserted, services)
@@ -217,7 +254,7 @@ export class BatchProcessor extends Context.Service<
             })
             if (report.failed.length > 0) {
               yield* Metric.update(M.writtenFailed, report.failed.length)
-              for (const { position, error } of report.failed) reject(position.streamId, error._tag, error.reason)
+              letters.push(...(yield* rejectedLetters(report.failed, prepared.deliveries)))
             }
           }
 
@@ -247,8 +284,8 @@ export class BatchProcessor extends Context.Service<
           if (debugLogs) {
             yield* Effect.logDebug("batch done").pipe(
               Effect.annotateLogs({
-                source: batch.source,
-                entries: batch.entries.length,
+                source: prepared.source,
+                entries: prepared.entryCount,
                 inserted,
                 duplicate,
                 deadLettered,

@@ -2,8 +2,9 @@ import * as PgPool from "@effect/sql-pg/PgPool"
 import { Context, Effect, Layer, type Redacted } from "effect"
 import { InsertPoolFromUrl } from "../db/Postgres.ts"
 import type { Position } from "../domain/Position.ts"
-import { insertPositions } from "./insertPositions.ts"
-import { type PositionColumns, sortByKey, toColumns } from "./positionColumns.ts"
+import { decodeChunk, type EncodedChunk, encodeChunk } from "./encodedChunk.ts"
+import { insertEncoded } from "./insertPositions.ts"
+import { sortByKey } from "./positionColumns.ts"
 import { classifySqlError, type PermanentWriteError, type TransientWriteError } from "./WriteError.ts"
 
 export interface FailedRecord {
@@ -15,8 +16,8 @@ export interface FailedRecord {
  * duplicate) and may be acknowledged; `failed` holds only rows PostgreSQL rejected on their own
  * (isolated from their chunk), for the DLQ. */
 export interface WriteReport {
-  /** In the order the positions were given (stream order), not the order they were written in. */
-  readonly written: Array<Position>
+  /** Stream ids, in stream order (the order the positions were given), not the order written. */
+  readonly written: Array<string>
   /** How many of `written` were new rows; the others were duplicates. */
   readonly inserted: number
   readonly failed: Array<FailedRecord>
@@ -29,17 +30,42 @@ export const emptyReport = (): ReportInProgress => ({ written: [], inserted: 0, 
 
 /** A report of every position written, `inserted` of them new (for test layers). */
 export const writtenReport = (positions: ReadonlyArray<Position>, inserted = positions.length): WriteReport => ({
-  written: [...positions],
+  written: positions.map((p) => p.streamId),
   inserted,
   failed: [],
 })
 
+/**
+ * A batch ready for `write`: sorted and encoded into its statements' parameters. What a batch
+ * waiting for a connection holds: its stream ids and bytes outside V8's heap (encodedArrays.ts).
+ */
+export interface EncodedBatch {
+  /** In stream order: what is acknowledged, and what the heartbeat keeps claimed. */
+  readonly streamIds: ReadonlyArray<string>
+  readonly chunks: ReadonlyArray<EncodedChunk>
+}
+
+/** The positions in key order (sortByKey), `chunkSize` rows per chunk. */
+export const encodeBatch = (positions: ReadonlyArray<Position>, chunkSize: number): EncodedBatch => {
+  const sorted = sortByKey(positions)
+  const chunks: Array<EncodedChunk> = []
+  for (let from = 0; from < sorted.length; from += chunkSize) {
+    chunks.push(encodeChunk(sorted, from, Math.min(from + chunkSize, sorted.length)))
+  }
+  const streamIds: Array<string> = new Array(positions.length)
+  for (let i = 0; i < positions.length; i++) streamIds[i] = (positions[i] as Position).streamId
+  return { streamIds, chunks }
+}
+
 export class Writer extends Context.Service<
   Writer,
   {
-    /** Writes the batch, one round trip per chunk of `chunkSize`. Fails only with a transient error;
-     * the caller retries (chunks already written come back as duplicates, so a retry is safe). */
-    readonly write: (positions: ReadonlyArray<Position>) => Effect.Effect<WriteReport, TransientWriteError>
+    /** Sorts and encodes a batch: pure and synchronous, done as soon as the batch is decoded so
+     * that the decoded objects can be dropped young. */
+    readonly encode: (positions: ReadonlyArray<Position>) => EncodedBatch
+    /** Writes the batch, one round trip per chunk. Fails only with a transient error; the caller
+     * retries (chunks already written come back as duplicates, so a retry is safe). */
+    readonly write: (batch: EncodedBatch) => Effect.Effect<WriteReport, TransientWriteError>
   }
 >()("telemetry/writer/Writer") {
   static readonly layer = (options: { readonly chunkSize: number }) =>
@@ -48,54 +74,66 @@ export class Writer extends Context.Service<
       Effect.gen(function* () {
         const pool = yield* PgPool.PgPool
 
-        const insert = (c: PositionColumns) => insertPositions(pool, c).pipe(Effect.mapError(classifySqlError))
+        const insert = (chunk: EncodedChunk) => insertEncoded(pool, chunk).pipe(Effect.mapError(classifySqlError))
 
-        /** Rows [from, to) of a sorted batch. A data error is narrowed down by halving until the
-         * offending rows stand alone: k bad rows cost about 2·k·log2(n) extra statements. */
+        /** Rows [from, to) of a chunk PostgreSQL rejected, decoded back from its bytes. A data error
+         * is narrowed down by halving until the offending rows stand alone: k bad rows cost about
+         * 2·k·log2(n) extra statements. */
         const writeRange = (
           sorted: ReadonlyArray<Position>,
           from: number,
           to: number,
           report: ReportInProgress,
         ): Effect.Effect<void, TransientWriteError> =>
-          insert(toColumns(sorted, from, to)).pipe(
+          insert(encodeChunk(sorted, from, to)).pipe(
             Effect.map((inserted): void => {
               report.inserted += inserted
             }),
-            Effect.catchTag("PermanentWriteError", (error) => {
-              if (to - from === 1) {
-                report.failed.push({ position: sorted[from] as Position, error })
-                return Effect.void
-              }
-              const middle = from + Math.ceil((to - from) / 2)
-              return writeRange(sorted, from, middle, report).pipe(
-                Effect.andThen(writeRange(sorted, middle, to, report)),
-              )
-            }),
+            Effect.catchTag("PermanentWriteError", (error) => narrowDown(sorted, from, to, error, report)),
           )
 
-        const write = Effect.fnUntraced(function* (positions: ReadonlyArray<Position>) {
-          const sorted = sortByKey(positions)
+        const narrowDown = (
+          sorted: ReadonlyArray<Position>,
+          from: number,
+          to: number,
+          error: PermanentWriteError,
+          report: ReportInProgress,
+        ): Effect.Effect<void, TransientWriteError> => {
+          if (to - from === 1) {
+            report.failed.push({ position: sorted[from] as Position, error })
+            return Effect.void
+          }
+          const middle = from + Math.ceil((to - from) / 2)
+          return writeRange(sorted, from, middle, report).pipe(Effect.andThen(writeRange(sorted, middle, to, report)))
+        }
+
+        const write = Effect.fnUntraced(function* (batch: EncodedBatch) {
           const report = emptyReport()
-          for (let from = 0; from < sorted.length; from += options.chunkSize) {
-            yield* writeRange(sorted, from, Math.min(from + options.chunkSize, sorted.length), report)
+          for (const chunk of batch.chunks) {
+            yield* insert(chunk).pipe(
+              Effect.map((inserted): void => {
+                report.inserted += inserted
+              }),
+              Effect.catchTag("PermanentWriteError", (error) =>
+                narrowDown(decodeChunk(chunk), 0, chunk.rows, error, report),
+              ),
+            )
           }
           // Everything not rejected is stored. Reported in the order given, which is stream order:
           // Redis acknowledges ids in that order at about half the cost of the (device, time) order
           // the rows were written in (bench: ~990 → ~540 µs per XACK of 1,000 ids).
-          if (report.failed.length === 0) report.written = positions.slice()
+          if (report.failed.length === 0) report.written = batch.streamIds.slice()
           else {
-            const failed = new Set(report.failed.map((f) => f.position))
-            report.written = positions.filter((p) => !failed.has(p))
+            const failed = new Set(report.failed.map((f) => f.position.streamId))
+            report.written = batch.streamIds.filter((id) => !failed.has(id))
           }
           return report
         })
 
-        return Writer.of({ write })
+        return Writer.of({ encode: (positions) => encodeBatch(positions, options.chunkSize), write })
       }),
     )
 
-  /** A Writer that fails on demand, for tests of what the pipeline does with each outcome. */
   /** The Writer on its own `connections` to `url` (InsertPoolFromUrl), as the processor runs it
    * with WRITE_CONCURRENCY connections. */
   static readonly layerFromUrl = (
@@ -103,7 +141,19 @@ export class Writer extends Context.Service<
     options: { readonly chunkSize: number; readonly connections: number },
   ) => Writer.layer({ chunkSize: options.chunkSize }).pipe(Layer.provide(InsertPoolFromUrl(url, options.connections)))
 
+  /** A Writer whose writes are `behaviour`, given the positions in stream order as they come back
+   * from their encoded bytes, for tests of what the pipeline does with each outcome. */
   static readonly layerTest = (
     behaviour: (positions: ReadonlyArray<Position>) => Effect.Effect<WriteReport, TransientWriteError>,
-  ) => Layer.succeed(Writer, Writer.of({ write: behaviour }))
+  ) =>
+    Layer.succeed(
+      Writer,
+      Writer.of({
+        encode: (positions) => ({
+          streamIds: positions.map((p) => p.streamId),
+          chunks: positions.length === 0 ? [] : [encodeChunk(positions)],
+        }),
+        write: (batch) => behaviour(batch.chunks.flatMap(decodeChunk)),
+      }),
+    )
 }

@@ -1,6 +1,7 @@
 import type * as PgPool from "@effect/sql-pg/PgPool"
 import { Effect } from "effect"
 import { float8Array as float8, textArray as text } from "../db/arrays.ts"
+import type { EncodedChunk } from "./encodedChunk.ts"
 import { NO_RECEIVED_AT, type PositionColumns } from "./positionColumns.ts"
 
 /** One chunk in one round trip: arrays in, rows out through `unnest`, duplicates of (device_id, ts)
@@ -44,7 +45,11 @@ const positionParameters = (c: PositionColumns): Array<unknown> => [
  * ~27 KB (reserved). The pool is the Writer's own (InsertPoolFromUrl). The bench's
  * reference and ceiling run this same function.
  */
-export const insertPositions = (pool: PgPool.PgPool, c: PositionColumns) =>
-  pool
-    .use((connection) => connection.query(INSERT_POSITIONS, positionParameters(c)))
-    .pipe(Effect.map((result) => result.rowCount))
+const runInsert = (pool: PgPool.PgPool, parameters: ReadonlyArray<unknown>) =>
+  pool.use((connection) => connection.query(INSERT_POSITIONS, parameters)).pipe(Effect.map((result) => result.rowCount))
+
+export const insertPositions = (pool: PgPool.PgPool, c: PositionColumns) => runInsert(pool, positionParameters(c))
+
+/** The same insert with parameters the Writer encoded itself (encodedChunk.ts); the pool must have
+ * the `encodedArraysRegistry` (InsertPoolFromUrl's pools do). */
+export const insertEncoded = (pool: PgPool.PgPool, chunk: EncodedChunk) => runInsert(pool, chunk.parameters)

@@ -58,3 +58,20 @@ describe("Consumer.readNew", () => {
     ),
   )
 })
+
+describe("Consumer.entries", () => {
+  it.live("reads back the entries still in the stream, by id, and leaves out deleted ones", () =>
+    withConsumer((consumer, stream) =>
+      Effect.gen(function* () {
+        yield* add(stream, 3)
+        const read = yield* consumer.readNew(10, 100)
+        const [first, second, third] = read.entries.map((e) => e.id)
+        yield* Effect.promise(() => own.client.xdel(stream, second as string))
+        const found = yield* consumer.entries([first as string, second as string, third as string, "1-1"])
+        expect([...found.keys()]).toEqual([first, third])
+        expect(found.get(first as string)?.fields).toEqual(read.entries[0]?.fields)
+        expect((yield* consumer.entries([])).size).toBe(0)
+      }),
+    ),
+  )
+})

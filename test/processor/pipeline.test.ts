@@ -12,29 +12,37 @@ import { eventually, pendingCount, processorWith, redisFor, testSettings } from 
 const controllableWriter = () => {
   const calls: Array<ReadonlyArray<Position>> = []
   const written: Array<Position> = []
-  const control = {
+  const control: {
+    failing: boolean
+    reject: Set<string>
+    /** Runs before each write reports. */
+    beforeReport: ((positions: ReadonlyArray<Position>) => Promise<void>) | undefined
+  } = {
     failing: false,
     reject: new Set<string>(),
+    beforeReport: undefined,
   }
   const layer = Writer.layerTest((positions) =>
-    Effect.suspend(() => {
-      calls.push(positions)
-      if (control.failing) return Effect.fail(new TransientWriteError({ reason: "connection terminated (test)" }))
-      const report = emptyReport()
-      for (const p of positions) {
-        if (control.reject.has(p.deviceId)) {
-          report.failed.push({
-            position: p,
-            error: new PermanentWriteError({ reason: "22003 out of range (test)", sqlState: "22003" }),
-          })
-        } else {
-          report.written.push(p)
-          report.inserted++
-          written.push(p)
+    Effect.promise(() => control.beforeReport?.(positions) ?? Promise.resolve()).pipe(
+      Effect.andThen(() => {
+        calls.push(positions)
+        if (control.failing) return Effect.fail(new TransientWriteError({ reason: "connection terminated (test)" }))
+        const report = emptyReport()
+        for (const p of positions) {
+          if (control.reject.has(p.deviceId)) {
+            report.failed.push({
+              position: p,
+              error: new PermanentWriteError({ reason: "22003 out of range (test)", sqlState: "22003" }),
+            })
+          } else {
+            report.written.push(p.streamId)
+            report.inserted++
+            written.push(p)
+          }
         }
-      }
-      return Effect.succeed(report)
-    }),
+        return Effect.succeed(report)
+      }),
+    ),
   )
   return { calls, written, control, layer }
 }
@@ -154,6 +162,43 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
       yield* Fiber.interrupt(run)
       redis.disconnect()
     }),
+  )
+
+  it.live(
+    "a rejected record whose entry was deleted meanwhile is dead-lettered with the position it was decoded to",
+    () =>
+      Effect.gen(function* () {
+        const settings = testSettings({ MAX_DELIVERIES: "3" })
+        const { stream } = settings.stream.redis
+        const redis = redisFor(settings)
+        const writer = controllableWriter()
+        writer.control.reject.add("gone-row")
+        writer.control.beforeReport = async (positions) => {
+          for (const p of positions) if (p.deviceId === "gone-row") await redis.xdel(stream, p.streamId)
+        }
+        const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer.layer)))
+        const dlq = yield* Effect.promise(async () => {
+          const goneId = await redis.call("XADD", stream, "*", ...entryFields(validPayload("gone-row", 7)))
+          await redis.call("XADD", stream, "*", ...entryFields(validPayload("good", 8)))
+          await eventually(
+            async () =>
+              (await pendingCount(redis, stream, "processor")) === 0 && (await redis.xlen(`${stream}:dlq`)) === 1,
+            "1 dead letter, pending 0",
+          )
+          const entries = (await redis.call("XRANGE", `${stream}:dlq`, "-", "+")) as Array<[string, Array<string>]>
+          return { fields: entries[0]?.[1] ?? [], goneId }
+        })
+        const record: Record<string, string> = {}
+        for (let i = 0; i < dlq.fields.length; i += 2) record[dlq.fields[i] as string] = dlq.fields[i + 1] as string
+        expect(record.dlq_original_id).toBe(String(dlq.goneId))
+        expect(record.dlq_error_tag).toBe("PermanentWriteError")
+        expect(record.payload).toBeUndefined()
+        const decoded = JSON.parse(record.decoded_position ?? "null") as { deviceId: string; tsMs: number }
+        expect([decoded.deviceId, decoded.tsMs]).toEqual(["gone-row", 7])
+        expect(writer.written.map((p) => p.deviceId)).toEqual(["good"])
+        yield* Fiber.interrupt(run)
+        redis.disconnect()
+      }),
   )
 
   it.live("dead-letters rejected records and undecodable entries with their reason; acks the rest", () =>

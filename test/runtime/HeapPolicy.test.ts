@@ -27,7 +27,7 @@ describe("HeapPolicy", () => {
       const reports: Array<boolean> = []
       const run = yield* Effect.forkChild(
         processorWith(settings, {
-          writer: Layer.succeed(Writer, Writer.of({ write: (positions) => Effect.succeed(writtenReport(positions)) })),
+          writer: Writer.layerTest((positions) => Effect.succeed(writtenReport(positions))),
           stateLoader: StateLoader.layerNone,
           checkpoints: Checkpoints.layerMemory,
           heapPolicy: HeapPolicy.layerTest(reports),

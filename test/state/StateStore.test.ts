@@ -60,7 +60,7 @@ describe("StateStore rehydration from PostgreSQL", () => {
   it.live("loads cold devices' latest stored position in one query per batch", () =>
     Effect.gen(function* () {
       const writer = yield* Writer
-      yield* writer.write([at("r1", 5000), at("r1", 9000), at("r2", 7000)])
+      yield* writer.write(writer.encode([at("r1", 5000), at("r1", 9000), at("r2", 7000)]))
       let loads = 0
       const counting = Layer.effect(
         StateLoader,

@@ -31,7 +31,7 @@ const position = (streamId: string, deviceId: string, tsMs: number, overrides: P
 const withWriter = <A, E>(effect: Effect.Effect<A, E, Writer | SqlClient.SqlClient>, chunkSize = 500) =>
   effect.pipe(Effect.provide(writerLayer(url, chunkSize).pipe(Layer.provideMerge(sqlLayer(url)))))
 
-const ids = (ps: ReadonlyArray<Position>) => ps.map((p) => p.streamId).sort()
+const ids = (streamIds: ReadonlyArray<string>) => [...streamIds].sort()
 
 /** Runs `body` in a transaction of another session (its own pool, `other`), in a child fiber. */
 const inOtherSession = <A, E>(
@@ -58,10 +58,10 @@ describe("Writer against PostgreSQL", () => {
       Effect.gen(function* () {
         const writer = yield* Writer
         const batch = [position("1-0", "w1", 1000), position("1-1", "w1", 2000), position("1-2", "w2", 1000)]
-        const first = yield* writer.write(batch)
+        const first = yield* writer.write(writer.encode(batch))
         expect(ids(first.written)).toEqual(["1-0", "1-1", "1-2"])
         expect(first.inserted).toBe(3)
-        const again = yield* writer.write(batch.map((p, i) => ({ ...p, streamId: `2-${i}` })))
+        const again = yield* writer.write(writer.encode(batch.map((p, i) => ({ ...p, streamId: `2-${i}` }))))
         expect(ids(again.written)).toEqual(["2-0", "2-1", "2-2"])
         expect(again.inserted).toBe(0)
 
@@ -93,11 +93,18 @@ describe("Writer against PostgreSQL", () => {
     withWriter(
       Effect.gen(function* () {
         const writer = yield* Writer
-        const report = yield* writer.write([
-          position("8-0", "w8", 1, { lat: 54, speed: 12.5, altitude: -3, receivedAtMs: null }),
-          position("8-1", "w8", 2, { lat: 54.25, speed: 0, altitude: 3_000_000_000, receivedAtMs: 1_700_000_000_001 }),
-          position("8-2", "w8", 3, { lat: -0.5, speed: 1e-9, eventId: 65_535, receivedAtMs: null }),
-        ])
+        const report = yield* writer.write(
+          writer.encode([
+            position("8-0", "w8", 1, { lat: 54, speed: 12.5, altitude: -3, receivedAtMs: null }),
+            position("8-1", "w8", 2, {
+              lat: 54.25,
+              speed: 0,
+              altitude: 3_000_000_000,
+              receivedAtMs: 1_700_000_000_001,
+            }),
+            position("8-2", "w8", 3, { lat: -0.5, speed: 1e-9, eventId: 65_535, receivedAtMs: null }),
+          ]),
+        )
         expect(report.inserted).toBe(3)
         const sql = yield* SqlClient.SqlClient
         const rows = yield* sql<{ lat: number; speed: number; altitude: number; received_at: Date | null }>`
@@ -115,10 +122,34 @@ describe("Writer against PostgreSQL", () => {
     withWriter(
       Effect.gen(function* () {
         const writer = yield* Writer
-        const report = yield* writer.write([position("3-0", "w3", 5000), position("3-1", "w3", 5000)])
+        const report = yield* writer.write(writer.encode([position("3-0", "w3", 5000), position("3-1", "w3", 5000)]))
         expect(report.written.length).toBe(2)
         expect(report.inserted).toBe(1)
         expect(report.failed).toEqual([])
+      }),
+    ),
+  )
+
+  it.live("stores multi-byte and long texts as given (the Writer encodes its own arrays)", () =>
+    withWriter(
+      Effect.gen(function* () {
+        const writer = yield* Writer
+        const note = `ąčęėįšųūž 🚚 ${"ü".repeat(5_000)}`
+        const report = yield* writer.write(
+          writer.encode([
+            position("10-0", "vilkikas-ą🚛", 1, { attributesJson: JSON.stringify({ note }) }),
+            position("10-1", "vilkikas-ą🚛", 2, { attributesJson: "{}" }),
+          ]),
+        )
+        expect(report.inserted).toBe(2)
+        const sql = yield* SqlClient.SqlClient
+        const rows = yield* sql<{ device_id: string; note: string | null; stream_id: string }>`
+          SELECT device_id, attributes->>'note' AS note, stream_id FROM positions
+          WHERE device_id = ${"vilkikas-ą🚛"} ORDER BY ts`
+        expect(rows).toEqual([
+          { device_id: "vilkikas-ą🚛", note, stream_id: "10-0" },
+          { device_id: "vilkikas-ą🚛", note: null, stream_id: "10-1" },
+        ])
       }),
     ),
   )
@@ -129,11 +160,11 @@ describe("Writer against PostgreSQL", () => {
         const writer = yield* Writer
         const batch = Array.from({ length: 250 }, (_, i) => position(`4-${i}`, `w4-${i % 7}`, 10_000 + i))
         const given = [...batch, ...batch.slice(0, 10).map((p) => ({ ...p, streamId: `5-${p.streamId}` }))]
-        const report = yield* writer.write(given)
+        const report = yield* writer.write(writer.encode(given))
         expect(report.written.length).toBe(260)
         expect(report.inserted).toBe(250)
         // In the order given (stream order, for XACK), although written sorted by (device, ts).
-        expect(report.written.map((p) => p.streamId)).toEqual(given.map((p) => p.streamId))
+        expect(report.written).toEqual(given.map((p) => p.streamId))
       }),
       64,
     ),
@@ -146,11 +177,9 @@ describe("Writer against PostgreSQL", () => {
         const batch = Array.from({ length: 100 }, (_, i) => position(`6-${i}`, "w6", 20_000 + i))
         batch[17] = position("6-17", "w6", 20_017, { satellites: 100_000 }) // smallint out of range
         batch[60] = position("6-60", "w6", 20_060, { attributesJson: JSON.stringify({ "1": "nul\u0000byte" }) }) // jsonb rejects \u0000
-        const report = yield* writer.write(batch)
+        const report = yield* writer.write(writer.encode(batch))
         expect(report.written.length).toBe(98)
-        expect(report.written.map((p) => p.streamId)).toEqual(
-          batch.filter((_, i) => i !== 17 && i !== 60).map((p) => p.streamId),
-        )
+        expect(report.written).toEqual(batch.filter((_, i) => i !== 17 && i !== 60).map((p) => p.streamId))
         expect(report.inserted).toBe(98)
         expect(report.failed.map((f) => f.position.streamId).sort()).toEqual(["6-17", "6-60"])
         expect(report.failed.map((f) => f.error.sqlState).sort()).toEqual(["22003", "22P05"])
@@ -179,7 +208,7 @@ describe("Writer against PostgreSQL", () => {
           }),
         )
         yield* Deferred.await(locked)
-        const write = yield* writer.write([position("7-1", "w7", 2)]).pipe(Effect.flip, Effect.forkChild)
+        const write = yield* writer.write(writer.encode([position("7-1", "w7", 2)])).pipe(Effect.flip, Effect.forkChild)
         const terminated = yield* untilSeen(other, (admin) =>
           admin<{ ok: boolean }>`
             SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
@@ -193,7 +222,7 @@ describe("Writer against PostgreSQL", () => {
         yield* Deferred.succeed(release, undefined)
         yield* Fiber.join(holder)
         // The pool reconnects: the same write then succeeds.
-        const report = yield* writer.write([position("7-1", "w7", 2)]).pipe(Effect.retry({ times: 3 }))
+        const report = yield* writer.write(writer.encode([position("7-1", "w7", 2)])).pipe(Effect.retry({ times: 3 }))
         expect(report.inserted).toBe(1)
         const [row] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM positions WHERE device_id = 'w7'`
         expect(row?.n).toBe(1)
@@ -225,7 +254,7 @@ describe("Writer against PostgreSQL", () => {
         )
         yield* Deferred.await(secondKeyHeld)
         const batch = [position("9-0", "w9", 1000), position("9-1", "w9", 2000)]
-        const write = yield* writer.write(batch).pipe(Effect.flip, Effect.forkChild)
+        const write = yield* writer.write(writer.encode(batch)).pipe(Effect.flip, Effect.forkChild)
         yield* untilSeen(other, (admin) =>
           admin<{ n: number }>`
             SELECT count(*)::int AS n FROM pg_stat_activity
@@ -239,8 +268,8 @@ describe("Writer against PostgreSQL", () => {
         expect(error._tag).toBe("TransientWriteError")
         expect(error.sqlState).toBe("40P01")
         yield* Fiber.join(rival)
-        const report = yield* writer.write(batch)
-        expect(report.written.map((p) => p.streamId)).toEqual(["9-0", "9-1"])
+        const report = yield* writer.write(writer.encode(batch))
+        expect(report.written).toEqual(["9-0", "9-1"])
         expect(report.inserted).toBe(0)
         const rows = yield* sql<{
           stream_id: string
