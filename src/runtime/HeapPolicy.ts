@@ -32,7 +32,7 @@ import { Context, Effect, Layer, Schema } from "effect"
  * draining comes to about the budget. Draining 300k entries from 10k devices on the bench machine
  * (paired runs): with 384 MB, 5 full collections instead of 17–18, 2.5 µs less processor CPU per
  * row (13 against 15.5), peak RSS ~260 MB against ~180. It is off by default because the bench's
- * 100k-device case peaks at ~185 MB with the fixed cap, just under its 200 MB target.
+ * 100k-device case peaks at ~185–195 MB with the fixed cap, just under its 200 MB target.
  * A `--heap-growing-percent` on node's command line wins
  * (NODE_OPTIONS cannot carry it). The young generation can only be sized at start: the image sets
  * it in NODE_OPTIONS (Dockerfile).
