@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, type Layer } from "effect"
+import type { Redis } from "ioredis"
 import type { Position } from "../../src/domain/Position.ts"
 import { Checkpoints } from "../../src/processor/Checkpoints.ts"
 import { StateLoader } from "../../src/state/StateStore.ts"
@@ -45,6 +46,20 @@ const controllableWriter = () => {
     ),
   )
   return { calls, written, control, layer }
+}
+
+/** Waits until nothing is pending and the DLQ holds `count` entries; answers them as field records. */
+const awaitDeadLetters = async (redis: Redis, stream: string, count: number) => {
+  await eventually(
+    async () => (await pendingCount(redis, stream, "processor")) === 0 && (await redis.xlen(`${stream}:dlq`)) === count,
+    `${count} dead letter(s), pending 0`,
+  )
+  const entries = (await redis.call("XRANGE", `${stream}:dlq`, "-", "+")) as Array<[string, Array<string>]>
+  return entries.map(([, fields]) => {
+    const record: Record<string, string> = {}
+    for (let i = 0; i < fields.length; i += 2) record[fields[i] as string] = fields[i + 1] as string
+    return record
+  })
 }
 
 const overridesFor = (writer: Layer.Layer<Writer>) => ({
@@ -180,16 +195,9 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
         const dlq = yield* Effect.promise(async () => {
           const goneId = await redis.call("XADD", stream, "*", ...entryFields(validPayload("gone-row", 7)))
           await redis.call("XADD", stream, "*", ...entryFields(validPayload("good", 8)))
-          await eventually(
-            async () =>
-              (await pendingCount(redis, stream, "processor")) === 0 && (await redis.xlen(`${stream}:dlq`)) === 1,
-            "1 dead letter, pending 0",
-          )
-          const entries = (await redis.call("XRANGE", `${stream}:dlq`, "-", "+")) as Array<[string, Array<string>]>
-          return { fields: entries[0]?.[1] ?? [], goneId }
+          return { letters: await awaitDeadLetters(redis, stream, 1), goneId }
         })
-        const record: Record<string, string> = {}
-        for (let i = 0; i < dlq.fields.length; i += 2) record[dlq.fields[i] as string] = dlq.fields[i + 1] as string
+        const record = dlq.letters[0] ?? {}
         expect(record.dlq_original_id).toBe(String(dlq.goneId))
         expect(record.dlq_error_tag).toBe("PermanentWriteError")
         expect(record.payload).toBeUndefined()
@@ -214,21 +222,9 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
         const badRowId = await redis.call("XADD", stream, "*", ...entryFields(validPayload("bad-row", 2)))
         const badJsonId = await redis.call("XADD", stream, "*", "payload", "{oops", "source", "test")
         await redis.call("XADD", stream, "*", ...entryFields(validPayload("good", 3)))
-        await eventually(
-          async () =>
-            (await pendingCount(redis, stream, "processor")) === 0 && (await redis.xlen(`${stream}:dlq`)) === 2,
-          "2 dead letters, pending 0",
-        )
-        const entries = (await redis.call("XRANGE", `${stream}:dlq`, "-", "+")) as Array<[string, Array<string>]>
-        return { entries, badRowId, badJsonId }
+        return { letters: await awaitDeadLetters(redis, stream, 2), badRowId, badJsonId }
       })
-      const byOriginal = new Map(
-        dlq.entries.map(([, fields]) => {
-          const record: Record<string, string> = {}
-          for (let i = 0; i < fields.length; i += 2) record[fields[i] as string] = fields[i + 1] as string
-          return [record.dlq_original_id, record]
-        }),
-      )
+      const byOriginal = new Map(dlq.letters.map((record) => [record.dlq_original_id, record]))
       const badRow = byOriginal.get(String(dlq.badRowId))
       expect(badRow?.dlq_error_tag).toBe("PermanentWriteError")
       expect(badRow?.dlq_error_message).toContain("22003")
