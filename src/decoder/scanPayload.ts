@@ -1,4 +1,4 @@
-import type { Position } from "../domain/Position.ts"
+import { type DeviceKey, deviceKeyOf, type Position } from "../domain/Position.ts"
 import { BASE64 } from "./PayloadSchema.ts"
 
 /**
@@ -257,6 +257,7 @@ export const scanPayload = (streamId: string, raw: string, receivedAtMs: number 
   if (raw.charCodeAt(i) !== OPEN_BRACE) return undefined
   let seen = 0
   let deviceId = ""
+  let deviceKey: DeviceKey = ""
   let tsMs = Number.NaN
   let lat = Number.NaN
   let lon = Number.NaN
@@ -284,6 +285,7 @@ export const scanPayload = (streamId: string, raw: string, receivedAtMs: number 
       i = scanPlainString(raw, start)
       if (i === NOT_ACCEPTED || i - start - 2 < 1 || i - start - 2 > MAX_DEVICE_ID) return undefined
       deviceId = raw.slice(start + 1, i - 1)
+      deviceKey = deviceKeyOf(deviceId)
     } else if (bit === ATTRIBUTES) {
       i = scanAttributes(raw, start)
       if (i === NOT_ACCEPTED) return undefined
@@ -337,6 +339,7 @@ export const scanPayload = (streamId: string, raw: string, receivedAtMs: number 
   return {
     streamId,
     deviceId,
+    deviceKey,
     tsMs,
     lat,
     lon,

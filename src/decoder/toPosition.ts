@@ -1,4 +1,4 @@
-import type { Attributes, AttributeValue, Position } from "../domain/Position.ts"
+import { type Attributes, type AttributeValue, deviceKeyOf, type Position } from "../domain/Position.ts"
 import type { Payload } from "./PayloadSchema.ts"
 
 type PayloadAttribute = Payload["attributes"][string]
@@ -41,6 +41,7 @@ export const toPosition = (
 ): Position => ({
   streamId,
   deviceId: payload.device_id,
+  deviceKey: deviceKeyOf(payload.device_id),
   tsMs,
   lat: payload.lat,
   lon: payload.lon,

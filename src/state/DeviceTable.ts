@@ -1,4 +1,4 @@
-import type { Position } from "../domain/Position.ts"
+import { type DeviceKey, deviceKeyOf, type Position } from "../domain/Position.ts"
 import type { DeviceState, LastFix } from "./DeviceState.ts"
 
 // One row of numbers per device, at `slot * STRIDE`.
@@ -26,7 +26,8 @@ const INITIAL_CAPACITY = 1024
  * touch is four index writes instead of a Map delete and re-insert.
  */
 export class DeviceTable {
-  private readonly slots = new Map<string, number>()
+  /** By `deviceKeyOf` the id: see Position.deviceKey. */
+  private readonly slots = new Map<DeviceKey, number>()
   private ids: Array<string> = []
   private values: Float64Array
   private prev: Int32Array
@@ -52,17 +53,18 @@ export class DeviceTable {
   }
 
   has(deviceId: string): boolean {
-    return this.slots.has(deviceId)
+    return this.slots.has(deviceKeyOf(deviceId))
   }
 
-  /** The device's slot for `observeAt`, or -1 when it is not in the table. */
-  slotOf(deviceId: string): number {
-    return this.slots.get(deviceId) ?? NONE
+  /** The slot of the device with this key (a position's `deviceKey`) for `observeAt`, or -1 when
+   * it is not in the table. */
+  slotOf(deviceKey: DeviceKey): number {
+    return this.slots.get(deviceKey) ?? NONE
   }
 
   /** A copy of the device's state, for callers outside the hot path. */
   get(deviceId: string): DeviceState | undefined {
-    const slot = this.slots.get(deviceId)
+    const slot = this.slots.get(deviceKeyOf(deviceId))
     if (slot === undefined) return undefined
     const v = this.values
     const at = slot * STRIDE
@@ -83,9 +85,10 @@ export class DeviceTable {
   }
 
   delete(deviceId: string): void {
-    const slot = this.slots.get(deviceId)
+    const key = deviceKeyOf(deviceId)
+    const slot = this.slots.get(key)
     if (slot === undefined) return
-    this.slots.delete(deviceId)
+    this.slots.delete(key)
     this.unlink(slot)
     this.ids[slot] = ""
     this.free.push(slot)
@@ -96,7 +99,7 @@ export class DeviceTable {
   add(deviceId: string, stored: Readonly<LastFix> | undefined): number {
     const slot = this.allocate()
     const id = ownCopy(deviceId)
-    this.slots.set(id, slot)
+    this.slots.set(deviceKeyOf(id), slot)
     this.ids[slot] = id
     const v = this.values
     const at = slot * STRIDE
@@ -121,7 +124,7 @@ export class DeviceTable {
    * once per `batch` (moving it again within a batch changes nothing).
    */
   observe(deviceId: string, position: Position, batch: number): void {
-    this.observeAt(this.slots.get(deviceId) ?? this.add(deviceId, undefined), position, batch)
+    this.observeAt(this.slots.get(deviceKeyOf(deviceId)) ?? this.add(deviceId, undefined), position, batch)
   }
 
   /** `observe` at a slot from `slotOf`, looked up with no add or delete in between (an add may
@@ -161,7 +164,7 @@ export class DeviceTable {
       return this.used++
     }
     const victim = this.oldest
-    this.slots.delete(this.ids[victim] as string)
+    this.slots.delete(deviceKeyOf(this.ids[victim] as string))
     this.unlink(victim)
     this.evictions++
     return victim

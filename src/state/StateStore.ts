@@ -48,12 +48,12 @@ export class StateStore extends Context.Service<
           const slots = new Int32Array(positions.length)
           let cold: Set<string> | undefined
           for (let i = 0; i < positions.length; i++) {
-            const deviceId = (positions[i] as Position).deviceId
-            const slot = table.slotOf(deviceId)
+            const position = positions[i] as Position
+            const slot = table.slotOf(position.deviceKey)
             slots[i] = slot
             if (slot < 0) {
               cold ??= new Set()
-              cold.add(deviceId)
+              cold.add(position.deviceId)
             }
           }
           if (cold === undefined) {

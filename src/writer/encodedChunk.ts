@@ -1,6 +1,6 @@
 import * as PgTypes from "@effect/sql-pg/PgTypes"
 import { BinaryArrayWriter, type EncodedArray, encodedParameter } from "../db/encodedArrays.ts"
-import type { Position } from "../domain/Position.ts"
+import { deviceKeyOf, type Position } from "../domain/Position.ts"
 import { NO_RECEIVED_AT } from "./positionColumns.ts"
 
 /**
@@ -128,6 +128,7 @@ export const decodeChunk = (chunk: EncodedChunk): Array<Position> => {
     positions.push({
       streamId,
       deviceId,
+      deviceKey: deviceKeyOf(deviceId),
       tsMs,
       lat,
       lon,

@@ -81,7 +81,8 @@ export const sortByKey = (positions: ReadonlyArray<Position>): Array<Position> =
   const value = new Float64Array(n)
   const order: Array<number> = new Array(n)
   for (let i = 0; i < n; i++) {
-    value[i] = digitsValue((positions[i] as Position).deviceId)
+    const p = positions[i] as Position
+    value[i] = typeof p.deviceKey === "number" ? p.deviceKey : digitsValue(p.deviceId)
     order[i] = i
   }
   order.sort((i, j) => {

@@ -1,6 +1,6 @@
 import * as ChildProcess from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
-import type { Position } from "../../src/domain/Position.ts"
+import { deviceKeyOf, type Position } from "../../src/domain/Position.ts"
 import type { DeviceState, LastFix } from "../../src/state/DeviceState.ts"
 import { DeviceTable } from "../../src/state/DeviceTable.ts"
 import { random } from "../support/entries.ts"
@@ -8,6 +8,7 @@ import { random } from "../support/entries.ts"
 const fixAt = (deviceId: string, tsMs: number, lat = tsMs / 1000): Position => ({
   streamId: `${tsMs}-0`,
   deviceId,
+  deviceKey: deviceKeyOf(deviceId),
   tsMs,
   lat,
   lon: -lat,
@@ -77,6 +78,17 @@ class ModelStore {
   }
 }
 
+describe("deviceKeyOf", () => {
+  it("is a number for a canonical decimal of up to 15 digits, the id itself otherwise", () => {
+    expect(deviceKeyOf("352093081230001")).toBe(352093081230001)
+    expect(deviceKeyOf("7")).toBe(7)
+    expect(deviceKeyOf("0")).toBe(0)
+    for (const id of ["07", "007", "", "1234567890123456", "12a", " 12", "-1", "1.5", "truck-7"]) {
+      expect(deviceKeyOf(id)).toBe(id)
+    }
+  })
+})
+
 describe("DeviceTable", () => {
   it("keeps the latest fix, never moves last-seen back, counts late records", () => {
     const table = new DeviceTable(10)
@@ -127,7 +139,11 @@ describe("DeviceTable", () => {
       const next = random(max)
       const table = new DeviceTable(max)
       const model = new ModelStore(max)
-      const ids = Array.from({ length: Math.max(3, Math.floor(max * 1.6)) }, (_, i) => `dev-${i}`)
+      // Ids of every kind of key (Position.deviceKey): IMEI-like numbers, names, and digit strings
+      // that a number would confuse ("7", "07", "007").
+      const ids = Array.from({ length: Math.max(3, Math.floor(max * 1.6)) }, (_, i) =>
+        i % 3 === 0 ? `dev-${i}` : i % 3 === 1 ? String(352093081230000 + i) : "0".repeat(i % 4) + String(i % 11),
+      )
       let batch = 0
       for (let step = 0; step < 20_000; step++) {
         if (next() < 0.05) batch++

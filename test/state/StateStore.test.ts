@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { beforeAll } from "vitest"
-import type { Position } from "../../src/domain/Position.ts"
+import { deviceKeyOf, type Position } from "../../src/domain/Position.ts"
 import { PostgresStateLoader } from "../../src/state/PostgresStateLoader.ts"
 import { StateLoader, StateStore } from "../../src/state/StateStore.ts"
 import { Writer } from "../../src/writer/Writer.ts"
@@ -10,6 +10,7 @@ import { freshDatabaseUrl, sqlLayer, writerLayer } from "../support/postgres.ts"
 const at = (deviceId: string, tsMs: number, streamId = `${tsMs}-0`): Position => ({
   streamId,
   deviceId,
+  deviceKey: deviceKeyOf(deviceId),
   tsMs,
   lat: 1,
   lon: 2,

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { beforeAll } from "vitest"
-import type { Position } from "../../src/domain/Position.ts"
+import { deviceKeyOf, type Position } from "../../src/domain/Position.ts"
 import { Writer } from "../../src/writer/Writer.ts"
 import { freshDatabaseUrl, sqlLayer, writerLayer } from "../support/postgres.ts"
 
@@ -14,6 +14,7 @@ beforeAll(async () => {
 const position = (streamId: string, deviceId: string, tsMs: number, overrides: Partial<Position> = {}): Position => ({
   streamId,
   deviceId,
+  deviceKey: deviceKeyOf(deviceId),
   tsMs,
   lat: 54.1,
   lon: 25.3,

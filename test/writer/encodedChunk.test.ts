@@ -2,7 +2,7 @@ import * as PgTypes from "@effect/sql-pg/PgTypes"
 import { describe, expect, it } from "@effect/vitest"
 import { Result } from "effect"
 import { BinaryArrayWriter, EncodedArray, encodedArraysRegistry } from "../../src/db/encodedArrays.ts"
-import type { Position } from "../../src/domain/Position.ts"
+import { deviceKeyOf, type Position } from "../../src/domain/Position.ts"
 import { makeRandom } from "../../src/simulator/random.ts"
 import { decodeChunk, encodeChunk } from "../../src/writer/encodedChunk.ts"
 import { NO_RECEIVED_AT, toColumns } from "../../src/writer/positionColumns.ts"
@@ -24,21 +24,25 @@ const texts = [
   "ü".repeat(5_000),
 ]
 
-const positionAt = (i: number): Position => ({
-  streamId: `${1_700_000_000_000 + i}-${i % 3}`,
-  deviceId: pick(texts.slice(0, 6)),
-  tsMs: 1_700_000_000_000 + Math.floor(random.next() * 1e9),
-  lat: (random.next() - 0.5) * 180,
-  lon: (random.next() - 0.5) * 360,
-  altitude: Math.floor(random.next() * 10_000) - 500,
-  angle: Math.floor(random.next() * 360),
-  speed: random.next() < 0.5 ? Math.floor(random.next() * 200) : random.next() * 200,
-  satellites: Math.floor(random.next() * 30),
-  priority: Math.floor(random.next() * 3),
-  eventId: Math.floor(random.next() * 65_536),
-  attributesJson: pick(texts),
-  receivedAtMs: random.next() < 0.3 ? null : 1_700_000_000_000 + i,
-})
+const positionAt = (i: number): Position => {
+  const deviceId = pick(texts.slice(0, 6))
+  return {
+    streamId: `${1_700_000_000_000 + i}-${i % 3}`,
+    deviceId,
+    deviceKey: deviceKeyOf(deviceId),
+    tsMs: 1_700_000_000_000 + Math.floor(random.next() * 1e9),
+    lat: (random.next() - 0.5) * 180,
+    lon: (random.next() - 0.5) * 360,
+    altitude: Math.floor(random.next() * 10_000) - 500,
+    angle: Math.floor(random.next() * 360),
+    speed: random.next() < 0.5 ? Math.floor(random.next() * 200) : random.next() * 200,
+    satellites: Math.floor(random.next() * 30),
+    priority: Math.floor(random.next() * 3),
+    eventId: Math.floor(random.next() * 65_536),
+    attributesJson: pick(texts),
+    receivedAtMs: random.next() < 0.3 ? null : 1_700_000_000_000 + i,
+  }
+}
 
 const positions = Array.from({ length: 300 }, (_, i) => positionAt(i))
 
@@ -83,6 +87,7 @@ describe("encodeChunk", () => {
     const sent = positions.map((p) => ({
       ...p,
       deviceId: p.deviceId.replace("\ud800", "\ufffd"),
+      deviceKey: deviceKeyOf(p.deviceId.replace("\ud800", "\ufffd")),
       attributesJson: p.attributesJson.replace("\ud800", "\ufffd"),
     }))
     expect(decoded).toEqual(sent)

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { Position } from "../../src/domain/Position.ts"
+import { deviceKeyOf, type Position } from "../../src/domain/Position.ts"
 import { makeRandom } from "../../src/simulator/random.ts"
 import { sortByKey } from "../../src/writer/positionColumns.ts"
 
 const position = (deviceId: string, tsMs: number, streamId: string): Position => ({
   streamId,
   deviceId,
+  deviceKey: deviceKeyOf(deviceId),
   tsMs,
   lat: 0,
   lon: 0,
