@@ -22,13 +22,15 @@ const INITIAL_CAPACITY = 1024
  * The state of up to `maxDevices` devices in flat typed arrays, least recently used first out.
  * Objects per device (a Map entry, a state object, a fix object and their boxed numbers) cost
  * ~280 bytes of heap and churn on every update; a slot costs ~175 (the Map entry, the id string and
- * the typed-array row included) and an update writes numbers in place. Recency is an intrusive doubly linked list over the slots, so a
+ * the typed-array row included; an IMEI's key is a number, without a string of its own) and an
+ * update writes numbers in place. Recency is an intrusive doubly linked list over the slots, so a
  * touch is four index writes instead of a Map delete and re-insert.
  */
 export class DeviceTable {
   /** By `deviceKeyOf` the id: see Position.deviceKey. */
   private readonly slots = new Map<DeviceKey, number>()
-  private ids: Array<string> = []
+  /** Each slot's device as its key: a number needs no string of its own (`idOf`). */
+  private keys: Array<DeviceKey> = []
   private values: Float64Array
   private prev: Int32Array
   private next: Int32Array
@@ -90,7 +92,7 @@ export class DeviceTable {
     if (slot === undefined) return
     this.slots.delete(key)
     this.unlink(slot)
-    this.ids[slot] = ""
+    this.keys[slot] = ""
     this.free.push(slot)
   }
 
@@ -98,9 +100,10 @@ export class DeviceTable {
    * most recently used; evicts the least recently used one when the table is full. */
   add(deviceId: string, stored: Readonly<LastFix> | undefined): number {
     const slot = this.allocate()
-    const id = ownCopy(deviceId)
-    this.slots.set(deviceKeyOf(id), slot)
-    this.ids[slot] = id
+    const key = deviceKeyOf(deviceId)
+    const owned = typeof key === "number" ? key : ownCopy(key)
+    this.slots.set(owned, slot)
+    this.keys[slot] = owned
     const v = this.values
     const at = slot * STRIDE
     if (stored === undefined) {
@@ -151,7 +154,8 @@ export class DeviceTable {
   /** Device ids from least to most recently used (for tests and diagnostics). */
   idsByRecency(): Array<string> {
     const out: Array<string> = []
-    for (let slot = this.oldest; slot !== NONE; slot = this.prev[slot] as number) out.push(this.ids[slot] as string)
+    for (let slot = this.oldest; slot !== NONE; slot = this.prev[slot] as number)
+      out.push(idOf(this.keys[slot] as DeviceKey))
     return out
   }
 
@@ -164,7 +168,7 @@ export class DeviceTable {
       return this.used++
     }
     const victim = this.oldest
-    this.slots.delete(deviceKeyOf(this.ids[victim] as string))
+    this.slots.delete(this.keys[victim] as DeviceKey)
     this.unlink(victim)
     this.evictions++
     return victim
@@ -200,6 +204,9 @@ export class DeviceTable {
     else this.prev[after] = before
   }
 }
+
+/** The id a key stands for: a number key is the canonical decimal of its id (deviceKeyOf). */
+const idOf = (key: DeviceKey): string => (typeof key === "number" ? String(key) : key)
 
 /** The id as a string of its own. Ids are cut from payload text (scanPayload), and V8 represents a cut
  * of 13 characters or more as a view of the whole text: kept as a key, it would keep each device's
