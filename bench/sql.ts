@@ -3,10 +3,12 @@ import { insertPositions } from "../src/writer/insertPositions.ts"
 import { NO_RECEIVED_AT, type PositionColumns } from "../src/writer/positionColumns.ts"
 
 /**
- * The row shape of the reference implementation and the Postgres ceiling, and the insert they share
- * with the processor (src/writer/insertPositions.ts, imported, so the three cannot drift): one
+ * The row shape of the reference implementation and the Postgres ceiling, and the statement they
+ * share with the processor (src/writer/insertPositions.ts, imported, so the three cannot drift): one
  * `INSERT … SELECT FROM unnest(typed arrays) ON CONFLICT (device_id, ts) DO NOTHING`, answering
- * how many rows were inserted, per chunk, the chunk sorted by (device_id, ts).
+ * how many rows were inserted, per chunk, the chunk sorted by (device_id, ts). They hand the driver
+ * plain arrays to encode (`insertPositions`); the processor's Writer encodes its own, to the same
+ * bytes (`insertEncoded`, src/db/encodedArrays.ts).
  */
 
 export interface Row {
@@ -101,5 +103,5 @@ export const toSortedColumns = (rows: ReadonlyArray<Row>): Columns => {
   return c
 }
 
-/** The processor's own statement (src/writer/insertPositions.ts): the same SQL for every contender. */
+/** The processor's own statement (src/writer/insertPositions.ts), the arrays encoded by the driver. */
 export const insertColumns = (pool: PgPool.PgPool, c: Columns) => insertPositions(pool, c)

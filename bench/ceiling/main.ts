@@ -1,6 +1,7 @@
 /**
  * The PostgreSQL-only ceiling: the bench's rows written with the processor's statement and driver
- * (`insertPositions` on the Writer's kind of pool, `InsertPoolFromUrl`) over CEILING_CONNECTIONS
+ * (`insertPositions`, the arrays encoded by the driver, on the Writer's kind of pool,
+ * `InsertPoolFromUrl`) over CEILING_CONNECTIONS
  * connections (2), in chunks of CEILING_BATCH (the processor's WRITE_BATCH_SIZE) consecutive
  * entries, each chunk sorted by (device_id, ts): what the processor does with WRITE_CONCURRENCY=2,
  * minus Redis, decoding and state. The rows are built before the clock starts. Speaks JSON lines on stdout: progress every second, then `done`.

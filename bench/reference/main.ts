@@ -4,9 +4,9 @@
  *
  *   XREADGROUP COUNT 500 → JSON.parse → build arrays (sorted by device_id, ts) → unnest insert → XACK
  *
- * ioredis for Redis; for PostgreSQL the processor's own driver and insert (@effect/sql-pg's pool,
- * `insertPositions`) behind a one-line promise wrapper, so that both contenders pay the same driver
- * costs. No state, no DLQ, no claiming, no retries: a failure ends the process. Same environment variables as the
+ * ioredis for Redis; for PostgreSQL the processor's own driver and statement (@effect/sql-pg's
+ * pool, `insertPositions`, which lets the driver encode the arrays, as a team would) behind a
+ * one-line promise wrapper. No state, no DLQ, no claiming, no retries: a failure ends the process. Same environment variables as the
  * processor (POSTGRES_URL, REDIS_URL, REDIS_TELEMETRY_STREAM, REDIS_CONSUMER_GROUP,
  * REDIS_CONSUMER_NAME, READ_COUNT, READ_BLOCK_MS). SIGTERM: finish the current batch, exit 0.
  */

@@ -42,12 +42,13 @@ const positionParameters = (c: PositionColumns): Array<unknown> => [
  * next full collection, so each chunk written was promoted to the old generation; reserving a
  * connection of the client's pool instead (`sql.reserve`) pins it with a scope, a finalizer and an
  * ownership semaphore per statement. This way, per five-row insert: ~15 KB allocated instead of
- * ~27 KB (reserved). The pool is the Writer's own (InsertPoolFromUrl). The bench's
- * reference and ceiling run this same function.
+ * ~27 KB (reserved). The pool is the Writer's own (InsertPoolFromUrl).
  */
 const runInsert = (pool: PgPool.PgPool, parameters: ReadonlyArray<unknown>) =>
   pool.use((connection) => connection.query(INSERT_POSITIONS, parameters)).pipe(Effect.map((result) => result.rowCount))
 
+/** The insert with the driver encoding the arrays: what the bench's reference and ceiling run (the
+ * reference as a team would write it; the processor's Writer runs `insertEncoded`). */
 export const insertPositions = (pool: PgPool.PgPool, c: PositionColumns) => runInsert(pool, positionParameters(c))
 
 /** The same insert with parameters the Writer encoded itself (encodedChunk.ts); the pool must have
