@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, type Layer } from "effect"
+import { Deferred, Effect, Fiber, Layer } from "effect"
 import type { Redis } from "ioredis"
 import type { Position } from "../../src/domain/Position.ts"
 import { Checkpoints } from "../../src/processor/Checkpoints.ts"
-import { StateLoader } from "../../src/state/StateStore.ts"
+import { StateLoadError, StateLoader } from "../../src/state/StateStore.ts"
 import { PermanentWriteError, TransientWriteError } from "../../src/writer/WriteError.ts"
 import { emptyReport, Writer, writtenReport } from "../../src/writer/Writer.ts"
 import { entryFields, validPayload } from "../support/entries.ts"
@@ -103,6 +103,55 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
       yield* Fiber.interrupt(run)
       redis.disconnect()
     }),
+  )
+
+  it.live(
+    "a failing device-state load is retried in place before the write: nothing written or acknowledged until it succeeds",
+    () =>
+      Effect.gen(function* () {
+        const settings = testSettings()
+        const { stream } = settings.stream.redis
+        const redis = redisFor(settings)
+        const writer = controllableWriter()
+        const loader = { failing: true, attempts: 0 }
+        const failingLoader = Layer.succeed(
+          StateLoader,
+          StateLoader.of({
+            load: () =>
+              Effect.suspend(() => {
+                loader.attempts++
+                return loader.failing
+                  ? Effect.fail(new StateLoadError({ reason: "connection terminated (test)" }))
+                  : Effect.succeed(new Map())
+              }),
+          }),
+        )
+        yield* Effect.promise(async () => {
+          const pipeline = redis.pipeline()
+          for (let i = 0; i < 5; i++)
+            pipeline.call("XADD", stream, "*", ...entryFields(validPayload(`cold${i}`, 1000 + i)))
+          await pipeline.exec()
+        })
+        const run = yield* Effect.forkChild(
+          processorWith(settings, { ...overridesFor(writer.layer), stateLoader: failingLoader }),
+        )
+        yield* Effect.promise(async () => {
+          await eventually(async () => loader.attempts >= 3, "three state-load attempts")
+          expect(writer.calls).toEqual([])
+          expect(await pendingCount(redis, stream, "processor")).toBe(5)
+          loader.failing = false
+          await eventually(async () => (await pendingCount(redis, stream, "processor")) === 0, "pending 0")
+        }).pipe(
+          Effect.ensuring(
+            Effect.sync(() => {
+              loader.failing = false
+            }),
+          ),
+        )
+        expect(writer.written.map((p) => p.deviceId).sort()).toEqual(["cold0", "cold1", "cold2", "cold3", "cold4"])
+        yield* Fiber.interrupt(run)
+        redis.disconnect()
+      }),
   )
 
   it.live("keeps a slow batch's entries claimed: a peer finds nothing idle past the threshold", () =>
