@@ -345,6 +345,8 @@ const main = async () => {
   if (options.warmUpEntries > 0 && measuredCases.length > 0) {
     const warmUpData = generate({ ...options.drain, entries: options.warmUpEntries, seed: options.drain.seed + 3 })
     for (const runner of options.runners) {
+      // The ceiling runs only in the drain case.
+      if (runner === "ceiling" && !wants("drain")) continue
       const label = `warm-up ${runner} (not recorded)`
       await waitQuiet(label)
       const started = performance.now()

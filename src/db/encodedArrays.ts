@@ -13,8 +13,10 @@ import { Result } from "effect"
  * driver's own codec makes of the same values (test/writer/encodedChunk.test.ts compares them).
  */
 export class EncodedArray {
+  readonly elementOid: number
   readonly bytes: Uint8Array
-  constructor(bytes: Uint8Array) {
+  constructor(elementOid: number, bytes: Uint8Array) {
+    this.elementOid = elementOid
     this.bytes = bytes
   }
 }
@@ -40,8 +42,10 @@ export class BinaryArrayWriter {
   private buffer: Buffer
   private view: DataView
   private at = 0
+  /** Element OID, start and end of each array written. */
   private readonly bounds: Array<number> = []
   private arrayStart = 0
+  private arrayOid = 0
   private remaining = 0
 
   /** `expectedBytes`: the writer's first size, best the total it will hold (it grows otherwise). */
@@ -64,6 +68,7 @@ export class BinaryArrayWriter {
     const view = this.view
     const at = this.at
     this.arrayStart = at
+    this.arrayOid = elementOid
     this.remaining = length
     // An empty array has no dimensions; PostgreSQL reads it as '{}'.
     view.setInt32(at, length === 0 ? 0 : 1)
@@ -111,22 +116,49 @@ export class BinaryArrayWriter {
 
   end(): void {
     if (this.remaining !== 0) throw new Error(`BinaryArrayWriter: ${this.remaining} element(s) missing`)
-    this.bounds.push(this.arrayStart, this.at)
+    this.bounds.push(this.arrayOid, this.arrayStart, this.at)
   }
 
   /** The arrays written, each a view of the one buffer. */
   finish(): Array<EncodedArray> {
     const arrays: Array<EncodedArray> = []
-    for (let i = 0; i < this.bounds.length; i += 2) {
-      arrays.push(new EncodedArray(this.buffer.subarray(this.bounds[i] as number, this.bounds[i + 1] as number)))
+    const b = this.bounds
+    for (let i = 0; i < b.length; i += 3) {
+      arrays.push(new EncodedArray(b[i] as number, this.buffer.subarray(b[i + 1] as number, b[i + 2] as number)))
     }
     return arrays
   }
 }
 
-/** A parameter of array type `elementOid[]` whose bytes are already encoded. */
-export const encodedParameter = (elementOid: number, array: EncodedArray): PgTypes.Parameter => {
-  const parameter = PgTypes.array(null, elementOid)
+/** Reads back, element by element, an array BinaryArrayWriter wrote (one dimension, no nulls). */
+export class BinaryArrayReader {
+  private readonly view: DataView
+  private readonly bytes: Uint8Array
+  private at: number
+
+  constructor(array: EncodedArray) {
+    this.bytes = array.bytes
+    this.view = new DataView(array.bytes.buffer, array.bytes.byteOffset, array.bytes.length)
+    this.at = this.view.getInt32(0) === 0 ? 12 : ARRAY_HEADER_BYTES
+  }
+
+  float8(): number {
+    const value = this.view.getFloat64(this.at + 4)
+    this.at += FLOAT8_ELEMENT_BYTES
+    return value
+  }
+
+  text(): string {
+    const size = this.view.getInt32(this.at)
+    const start = this.at + 4
+    this.at = start + size
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, size).toString("utf8")
+  }
+}
+
+/** A parameter of the array type of `array`'s elements, its bytes sent as they are. */
+export const encodedParameter = (array: EncodedArray): PgTypes.Parameter => {
+  const parameter = PgTypes.array(null, array.elementOid)
   // Only an unknown element OID fails here, and the callers pass built-in ones: a programming error.
   if (Result.isFailure(parameter)) throw parameter.failure
   return { ...parameter.success, value: array }

@@ -12,6 +12,11 @@ import { retryTransient } from "./retry.ts"
 
 export type BatchSource = "new" | "pending" | "claimed"
 
+/** How many times an entry has been delivered: new entries once, re-read and claimed ones as Redis
+ * counted them. */
+const deliveriesOf = (deliveries: ReadonlyMap<string, number> | undefined, id: string): number =>
+  deliveries?.get(id) ?? 1
+
 /** Several metric updates of one batch in one step, instead of an effect each. */
 const countAll = (update: (services: Context.Context<never>) => void) =>
   Effect.contextWith((services: Context.Context<never>) => {
@@ -164,7 +169,7 @@ export class BatchProcessor extends Context.Service<
               },
               errorTag: error._tag,
               errorMessage: error.reason,
-              deliveries: deliveries?.get(position.streamId) ?? 1,
+              deliveries: deliveriesOf(deliveries, position.streamId),
             }),
           )
         })
@@ -185,12 +190,11 @@ export class BatchProcessor extends Context.Service<
           }
 
           const letters: Array<DeadLetter> = []
-          const deliveriesOf = (id: string) => batch.deliveries?.get(id) ?? 1
           let live = present
           if (batch.deliveries !== undefined) {
             live = []
             for (const entry of present) {
-              const deliveries = deliveriesOf(entry.id)
+              const deliveries = deliveriesOf(batch.deliveries, entry.id)
               if (deliveries > options.maxDeliveries) {
                 letters.push({
                   entry,
@@ -217,7 +221,7 @@ export class BatchProcessor extends Context.Service<
                   entry,
                   errorTag: failure._tag,
                   errorMessage: failure.reason,
-                  deliveries: deliveriesOf(failure.entryId),
+                  deliveries: deliveriesOf(batch.deliveries, failure.entryId),
                 })
               }
             }

@@ -122,12 +122,12 @@ export class DeviceTable {
   }
 
   /**
-   * Applies one record to its device (which must be in the table): the latest fix wins, a late,
+   * Applies one record to its device (added with no stored fix if it is not in the table): the latest fix wins, a late,
    * out-of-order record never moves last-seen back. The device becomes the most recently used,
    * once per `batch` (moving it again within a batch changes nothing).
    */
-  observe(deviceId: string, position: Position, batch: number): void {
-    this.observeAt(this.slots.get(deviceKeyOf(deviceId)) ?? this.add(deviceId, undefined), position, batch)
+  observe(position: Position, batch: number): void {
+    this.observeAt(this.slots.get(position.deviceKey) ?? this.add(position.deviceId, undefined), position, batch)
   }
 
   /** `observe` at a slot from `slotOf`, looked up with no add or delete in between (an add may

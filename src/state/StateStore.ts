@@ -67,7 +67,7 @@ export class StateStore extends Context.Service<
           for (const [deviceId, fix] of stored) {
             if (!table.has(deviceId)) table.add(deviceId, fix)
           }
-          for (const p of positions) table.observe(p.deviceId, p, batch)
+          for (const p of positions) table.observe(p, batch)
         })
 
         return StateStore.of({

@@ -76,48 +76,40 @@ export class Writer extends Context.Service<
 
         const insert = (chunk: EncodedChunk) => insertEncoded(pool, chunk).pipe(Effect.mapError(classifySqlError))
 
-        /** Rows [from, to) of a chunk PostgreSQL rejected, decoded back from its bytes. A data error
-         * is narrowed down by halving until the offending rows stand alone: k bad rows cost about
-         * 2·k·log2(n) extra statements. */
-        const writeRange = (
-          sorted: ReadonlyArray<Position>,
+        /**
+         * Inserts `chunk`, rows [from, to) of `rows()`. A data error is narrowed down by halving
+         * until the offending rows stand alone: k bad rows cost about 2·k·log2(n) extra statements.
+         * `rows` is asked only then: a batch's chunks come back from their bytes (decodeChunk), the
+         * halves are cut from those.
+         */
+        const writeChunk = (
+          chunk: EncodedChunk,
+          rows: () => ReadonlyArray<Position>,
           from: number,
           to: number,
           report: ReportInProgress,
         ): Effect.Effect<void, TransientWriteError> =>
-          insert(encodeChunk(sorted, from, to)).pipe(
+          insert(chunk).pipe(
             Effect.map((inserted): void => {
               report.inserted += inserted
             }),
-            Effect.catchTag("PermanentWriteError", (error) => narrowDown(sorted, from, to, error, report)),
+            Effect.catchTag("PermanentWriteError", (error) => {
+              const sorted = rows()
+              if (to - from === 1) {
+                report.failed.push({ position: sorted[from] as Position, error })
+                return Effect.void
+              }
+              const middle = from + Math.ceil((to - from) / 2)
+              const half = (start: number, end: number) =>
+                writeChunk(encodeChunk(sorted, start, end), () => sorted, start, end, report)
+              return half(from, middle).pipe(Effect.andThen(half(middle, to)))
+            }),
           )
-
-        const narrowDown = (
-          sorted: ReadonlyArray<Position>,
-          from: number,
-          to: number,
-          error: PermanentWriteError,
-          report: ReportInProgress,
-        ): Effect.Effect<void, TransientWriteError> => {
-          if (to - from === 1) {
-            report.failed.push({ position: sorted[from] as Position, error })
-            return Effect.void
-          }
-          const middle = from + Math.ceil((to - from) / 2)
-          return writeRange(sorted, from, middle, report).pipe(Effect.andThen(writeRange(sorted, middle, to, report)))
-        }
 
         const write = Effect.fnUntraced(function* (batch: EncodedBatch) {
           const report = emptyReport()
           for (const chunk of batch.chunks) {
-            yield* insert(chunk).pipe(
-              Effect.map((inserted): void => {
-                report.inserted += inserted
-              }),
-              Effect.catchTag("PermanentWriteError", (error) =>
-                narrowDown(decodeChunk(chunk), 0, chunk.rows, error, report),
-              ),
-            )
+            yield* writeChunk(chunk, () => decodeChunk(chunk), 0, chunk.rows, report)
           }
           // Everything not rejected is stored. Reported in the order given, which is stream order:
           // Redis acknowledges ids in that order at about half the cost of the (device, time) order

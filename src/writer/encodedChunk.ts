@@ -1,5 +1,5 @@
 import * as PgTypes from "@effect/sql-pg/PgTypes"
-import { BinaryArrayWriter, type EncodedArray, encodedParameter } from "../db/encodedArrays.ts"
+import { BinaryArrayReader, BinaryArrayWriter, type EncodedArray, encodedParameter } from "../db/encodedArrays.ts"
 import { deviceKeyOf, type Position } from "../domain/Position.ts"
 import { NO_RECEIVED_AT } from "./positionColumns.ts"
 
@@ -17,8 +17,9 @@ export interface EncodedChunk {
 
 const { text: TEXT, float8: FLOAT8 } = PgTypes.OID
 
-/** INSERT_POSITIONS's columns ($2…$14), by element type, in order. */
-const COLUMN_TYPES = [TEXT, ...Array.from({ length: 9 }, () => FLOAT8), TEXT, TEXT, FLOAT8]
+/** INSERT_POSITIONS's array parameters ($2…$14): three text and ten float8 columns. */
+const TEXT_COLUMNS = 3
+const FLOAT8_COLUMNS = 10
 
 const NO_RECEIVED_AT_PARAMETER = PgTypes.float8(NO_RECEIVED_AT)
 
@@ -30,7 +31,9 @@ export const encodeChunk = (positions: ReadonlyArray<Position>, from = 0, to = p
     const p = positions[i] as Position
     textLength += p.deviceId.length + p.attributesJson.length + p.streamId.length
   }
-  const w = new BinaryArrayWriter(COLUMN_TYPES.length * 20 + rows * (10 * 12 + 3 * 4) + textLength)
+  // Headers, the float8 elements, the text elements' lengths and (as ASCII) their bytes.
+  const columns = TEXT_COLUMNS + FLOAT8_COLUMNS
+  const w = new BinaryArrayWriter(columns * 20 + rows * (FLOAT8_COLUMNS * 12 + TEXT_COLUMNS * 4) + textLength)
   const at = (i: number) => positions[i] as Position
   w.begin(TEXT, rows)
   for (let i = from; i < to; i++) w.text(at(i).deviceId)
@@ -73,43 +76,14 @@ export const encodeChunk = (positions: ReadonlyArray<Position>, from = 0, to = p
   w.end()
   const arrays = w.finish()
   const parameters: Array<PgTypes.Parameter> = [NO_RECEIVED_AT_PARAMETER]
-  for (let c = 0; c < arrays.length; c++) {
-    parameters.push(encodedParameter(COLUMN_TYPES[c] as number, arrays[c] as EncodedArray))
-  }
+  for (const array of arrays) parameters.push(encodedParameter(array))
   return { rows, parameters, arrays }
 }
 
-/** Reads back what encodeChunk wrote (and nothing else: one dimension, no nulls). */
-class ArrayReader {
-  private readonly view: DataView
-  private readonly bytes: Uint8Array
-  private at: number
-  readonly length: number
-
-  constructor(array: EncodedArray) {
-    this.bytes = array.bytes
-    this.view = new DataView(array.bytes.buffer, array.bytes.byteOffset, array.bytes.length)
-    this.length = this.view.getInt32(0) === 0 ? 0 : this.view.getInt32(12)
-    this.at = this.length === 0 ? 12 : 20
-  }
-
-  float8(): number {
-    const value = this.view.getFloat64(this.at + 4)
-    this.at += 12
-    return value
-  }
-
-  text(): string {
-    const size = this.view.getInt32(this.at)
-    const start = this.at + 4
-    this.at = start + size
-    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, size).toString("utf8")
-  }
-}
-
+/** Reads back what encodeChunk wrote. */
 export const decodeChunk = (chunk: EncodedChunk): Array<Position> => {
-  const readers = chunk.arrays.map((array) => new ArrayReader(array))
-  const column = (c: number) => readers[c] as ArrayReader
+  const readers = chunk.arrays.map((array) => new BinaryArrayReader(array))
+  const column = (c: number) => readers[c] as BinaryArrayReader
   const positions: Array<Position> = []
   for (let i = 0; i < chunk.rows; i++) {
     const deviceId = column(0).text()

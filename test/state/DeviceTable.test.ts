@@ -92,9 +92,9 @@ describe("deviceKeyOf", () => {
 describe("DeviceTable", () => {
   it("keeps the latest fix, never moves last-seen back, counts late records", () => {
     const table = new DeviceTable(10)
-    table.observe("a", fixAt("a", 3000), 1)
-    table.observe("a", fixAt("a", 1000), 1)
-    table.observe("a", fixAt("a", 2000), 2)
+    table.observe(fixAt("a", 3000), 1)
+    table.observe(fixAt("a", 1000), 1)
+    table.observe(fixAt("a", 2000), 2)
     expect(table.get("a")).toEqual({
       lastPosition: fixOf(fixAt("a", 3000)),
       lastSeenMs: 3000,
@@ -106,17 +106,17 @@ describe("DeviceTable", () => {
   it("starts a rehydrated device from its stored fix", () => {
     const table = new DeviceTable(10)
     table.add("r", fixOf(fixAt("r", 9000)))
-    table.observe("r", fixAt("r", 6000), 1)
+    table.observe(fixAt("r", 6000), 1)
     expect(table.get("r")).toMatchObject({ lastSeenMs: 9000, sessionRecords: 1, sessionOutOfOrder: 1 })
     expect(table.get("r")?.lastPosition.tsMs).toBe(9000)
   })
 
   it("evicts the least recently used device, with recency updated once per batch", () => {
     const table = new DeviceTable(3)
-    for (const id of ["a", "b", "c"]) table.observe(id, fixAt(id, 1), 1)
-    table.observe("a", fixAt("a", 2), 2)
+    for (const id of ["a", "b", "c"]) table.observe(fixAt(id, 1), 1)
+    table.observe(fixAt("a", 2), 2)
     expect(table.idsByRecency()).toEqual(["b", "c", "a"])
-    table.observe("d", fixAt("d", 1), 3)
+    table.observe(fixAt("d", 1), 3)
     expect(table.idsByRecency()).toEqual(["c", "a", "d"])
     expect(table.get("b")).toBeUndefined()
     expect(table.evictions).toBe(1)
@@ -125,10 +125,10 @@ describe("DeviceTable", () => {
 
   it("reuses a forgotten device's slot without evicting anyone", () => {
     const table = new DeviceTable(2)
-    table.observe("a", fixAt("a", 1), 1)
-    table.observe("b", fixAt("b", 1), 1)
+    table.observe(fixAt("a", 1), 1)
+    table.observe(fixAt("b", 1), 1)
     table.delete("a")
-    table.observe("c", fixAt("c", 5), 2)
+    table.observe(fixAt("c", 5), 2)
     expect(table.idsByRecency()).toEqual(["b", "c"])
     expect(table.evictions).toBe(0)
     expect(table.get("c")?.lastSeenMs).toBe(5)
@@ -158,7 +158,7 @@ describe("DeviceTable", () => {
           model.add(id, stored)
         } else {
           const p = fixAt(id, Math.floor(next() * 1e6), next() * 90)
-          table.observe(id, p, batch)
+          table.observe(p, batch)
           model.observe(id, p, batch)
         }
         if (step % 997 === 0 || step === 19_999) {

@@ -136,7 +136,7 @@ describe("encodedArraysRegistry", () => {
   it("sends an EncodedArray as it is and any other array as the driver does", () => {
     const registry = encodedArraysRegistry()
     const bytes = driverBytes(["a", "b"], PgTypes.OID.text)
-    const passed = PgTypes.encode(new EncodedArray(bytes), PgTypes.OID.textArray, registry)
+    const passed = PgTypes.encode(new EncodedArray(PgTypes.OID.text, bytes), PgTypes.OID.textArray, registry)
     expect(Result.isSuccess(passed) && Buffer.from(passed.success)).toEqual(Buffer.from(bytes))
     const plain = PgTypes.encode([1.5, 2], PgTypes.OID.float8Array, registry)
     expect(Result.isSuccess(plain) && Buffer.from(plain.success)).toEqual(
