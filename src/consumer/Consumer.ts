@@ -40,6 +40,9 @@ export type ConsumerError = RedisError | GroupMissing
 export interface NewEntries {
   readonly entries: Array<ReadEntry>
   readonly lost: CursorLost | undefined
+  /** How the acknowledgement sent ahead of the read ended (XACK's count), when there was one. Its
+   * failure does not fail the read: the entries read are already delivered to this consumer. */
+  readonly acked: Result.Result<number, ConsumerError> | undefined
 }
 
 export interface DeadLetter {
@@ -114,8 +117,13 @@ export class Consumer extends Context.Service<
     /** Detects (and steps over) entries deleted before the group was given them. */
     readonly checkCursor: Effect.Effect<CursorLost | undefined, RedisError>
     /** The cursor check, then XREADGROUP ">", in one round trip on the read connection, so no read
-     * of ours can slip between the check and the entries it guards. */
-    readonly readNew: (count: number, blockMs: number) => Effect.Effect<NewEntries, ConsumerError>
+     * of ours can slip between the check and the entries it guards; `ack` (if any) is acknowledged
+     * first, in the same round trip. */
+    readonly readNew: (
+      count: number,
+      blockMs: number,
+      ack?: ReadonlyArray<string>,
+    ) => Effect.Effect<NewEntries, ConsumerError>
     /** The consumer names of the group with their pending counts and idle times. */
     readonly consumers: Effect.Effect<Array<{ name: string; pending: number; idleMs: number }>, ConsumerError>
     readonly removeConsumer: (name: string) => Effect.Effect<number, ConsumerError>
@@ -148,13 +156,12 @@ export class Consumer extends Context.Service<
               Effect.flatMap((reply) => unexpected("XREADGROUP", () => parseReadGroup(reply))),
             )
 
+        const ackCommand = (ids: ReadonlyArray<string>): RedisCommand => ["XACK", stream, group, ...ids]
+        const ackCount = (reply: unknown): number => (typeof reply === "number" ? reply : 0)
         const ack = (ids: ReadonlyArray<string>) =>
           ids.length === 0
             ? Effect.succeed(0)
-            : cmd.call("XACK", [stream, group, ...ids]).pipe(
-                Effect.map((n) => (typeof n === "number" ? n : 0)),
-                Effect.catch(toGroupMissing("XACK")),
-              )
+            : cmd.call("XACK", [stream, group, ...ids]).pipe(Effect.map(ackCount), Effect.catch(toGroupMissing("XACK")))
 
         const claim = (minIdleMs: number, start: string, count: number) =>
           cmd.call("XAUTOCLAIM", [stream, group, consumer, minIdleMs, start, "COUNT", count]).pipe(
@@ -292,6 +299,7 @@ export class Consumer extends Context.Service<
         // Defined once rather than as an `Effect.gen` inside the flatMap below: a `function*` created per
         // read makes V8 promote what its generator references, i.e. every reply (bench/gcPromotion.ts).
         const readReplies = Effect.fnUntraced(function* (
+          acked: Result.Result<number, ConsumerError> | undefined,
           check: Result.Result<unknown, RedisError> | undefined,
           read: Result.Result<unknown, RedisError> | undefined,
         ) {
@@ -311,18 +319,42 @@ export class Consumer extends Context.Service<
                 Effect.annotateLogs({ error: check?.failure.message ?? "no reply" }),
               )
             }
-            return { entries, lost: undefined }
+            return { entries, lost: undefined, acked }
           }
-          return { entries, lost: yield* parseGap(check.success) }
+          return { entries, lost: yield* parseGap(check.success), acked }
         })
 
-        const readNew = (count: number, blockMs: number) =>
-          redis.blocking
-            .pipelineSettled([
-              ["EVALSHA", GAP_SCRIPT_SHA, 1, stream, group],
-              ["XREADGROUP", "GROUP", group, consumer, "COUNT", count, "BLOCK", blockMs, "STREAMS", stream, ">"],
-            ])
-            .pipe(Effect.flatMap(([check, read]) => readReplies(check, read)))
+        const ackOutcome = (
+          reply: Result.Result<unknown, RedisError> | undefined,
+        ): Result.Result<number, ConsumerError> => {
+          if (reply === undefined) return Result.fail(new RedisError({ command: "XACK", reason: "no reply" }))
+          if (Result.isSuccess(reply)) return Result.succeed(ackCount(reply.success))
+          return Result.fail(reply.failure.code === "NOGROUP" ? new GroupMissing({ command: "XACK" }) : reply.failure)
+        }
+
+        const readNew = (count: number, blockMs: number, ack: ReadonlyArray<string> = []) => {
+          const check: RedisCommand = ["EVALSHA", GAP_SCRIPT_SHA, 1, stream, group]
+          const read: RedisCommand = [
+            "XREADGROUP",
+            "GROUP",
+            group,
+            consumer,
+            "COUNT",
+            count,
+            "BLOCK",
+            blockMs,
+            "STREAMS",
+            stream,
+            ">",
+          ]
+          return ack.length === 0
+            ? redis.blocking
+                .pipelineSettled([check, read])
+                .pipe(Effect.flatMap(([checked, entries]) => readReplies(undefined, checked, entries)))
+            : redis.blocking
+                .pipelineSettled([ackCommand(ack), check, read])
+                .pipe(Effect.flatMap(([acked, checked, entries]) => readReplies(ackOutcome(acked), checked, entries)))
+        }
 
         const consumers = cmd.call("XINFO", ["CONSUMERS", stream, group]).pipe(
           Effect.catch(toGroupMissing("XINFO")),

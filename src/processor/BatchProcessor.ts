@@ -44,6 +44,12 @@ export interface BatchOutcome {
   readonly deleted: number
 }
 
+/** A batch written (and its dead letters moved): what is left is acknowledging `ackIds`. */
+export interface WrittenBatch extends BatchOutcome {
+  /** The entries stored (inserted or duplicate), in stream order. */
+  readonly ackIds: Array<string>
+}
+
 export interface BatchProcessorOptions {
   readonly maxDeliveries: number
   readonly claimThresholdMs: number
@@ -74,7 +80,14 @@ export class BatchProcessor extends Context.Service<
     /** Everything before the device state and the write: the read loop runs it for the next batch
      * while earlier batches are being written, so PostgreSQL is not kept waiting on decoding. */
     readonly prepare: (batch: Batch) => Effect.Effect<PreparedBatch>
-    /** State, write, dead letters, acknowledgement. */
+    /** Write and dead letters: everything but the acknowledgement of what was written. */
+    readonly write: (prepared: PreparedBatch) => Effect.Effect<WrittenBatch>
+    /** XACK of written entries (retried until it succeeds), counted. */
+    readonly acknowledge: (ids: ReadonlyArray<string>) => Effect.Effect<void>
+    /** Counts entries acknowledged elsewhere (the read loop sends an XACK with its next read):
+     * `acked` of `ids` were still pending. */
+    readonly acknowledged: (ids: ReadonlyArray<string>, acked: number) => Effect.Effect<void>
+    /** write, then acknowledge. */
     readonly commit: (prepared: PreparedBatch) => Effect.Effect<BatchOutcome>
     /** prepare, then commit. */
     readonly process: (batch: Batch) => Effect.Effect<BatchOutcome>
@@ -241,7 +254,7 @@ export class BatchProcessor extends Context.Service<
           } satisfies PreparedBatch
         })
 
-        const commit = Effect.fnUntraced(function* (prepared: PreparedBatch) {
+        const write = Effect.fnUntraced(function* (prepared: PreparedBatch) {
           const { encoded, letters } = prepared
           let inserted = 0
           let duplicate = 0
@@ -276,17 +289,8 @@ export class BatchProcessor extends Context.Service<
             )
           }
 
-          if (ackIds.length > 0) {
-            const acked = yield* redisMust("XACK", consumer.ack(ackIds))
-            yield* countAll((services) => {
-              M.recordsAcked.updateUnsafe(acked, services)
-              // One observation per record, without an effect or an allocation per record.
-              const now = Date.now()
-              for (const id of ackIds) endToEnd.observe((now - streamIdTimeMs(id)) / 1000)
-            })
-          }
           if (debugLogs) {
-            yield* Effect.logDebug("batch done").pipe(
+            yield* Effect.logDebug("batch written").pipe(
               Effect.annotateLogs({
                 source: prepared.source,
                 entries: prepared.entryCount,
@@ -296,11 +300,33 @@ export class BatchProcessor extends Context.Service<
               }),
             )
           }
-          return { inserted, duplicate, deadLettered, deleted: prepared.deleted }
+          return { inserted, duplicate, deadLettered, deleted: prepared.deleted, ackIds } satisfies WrittenBatch
         })
+
+        const acknowledged = (ids: ReadonlyArray<string>, acked: number) =>
+          countAll((services) => {
+            M.recordsAcked.updateUnsafe(acked, services)
+            // One observation per record, without an effect or an allocation per record.
+            const now = Date.now()
+            for (const id of ids) endToEnd.observe((now - streamIdTimeMs(id)) / 1000)
+          })
+
+        const acknowledge = (ids: ReadonlyArray<string>) =>
+          ids.length === 0
+            ? Effect.void
+            : Effect.flatMap(redisMust("XACK", consumer.ack(ids)), (acked) => acknowledged(ids, acked))
+
+        const commit = (prepared: PreparedBatch) =>
+          Effect.flatMap(
+            write(prepared),
+            (written): Effect.Effect<BatchOutcome> => Effect.as(acknowledge(written.ackIds), written),
+          )
 
         return BatchProcessor.of({
           prepare,
+          write,
+          acknowledge,
+          acknowledged,
           commit,
           process: (batch) => Effect.flatMap(prepare(batch), commit),
         })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted, Result } from "effect"
 import { Consumer } from "../../src/consumer/Consumer.ts"
 import { GAP_SCRIPT_SHA } from "../../src/consumer/gapScript.ts"
 import { RedisClient } from "../../src/redis/RedisClient.ts"
@@ -37,6 +37,42 @@ describe("Consumer.readNew", () => {
         expect(first.entries.map((e) => e.fields?.[0])).toEqual(["payload", "payload"])
         expect(first.lost).toBeUndefined()
         expect(yield* Effect.promise(() => own.client.script("EXISTS", GAP_SCRIPT_SHA))).toEqual([1])
+      }),
+    ),
+  )
+
+  it.live("acknowledges the ids it is given before reading, in the same round trip", () =>
+    withConsumer((consumer, stream) =>
+      Effect.gen(function* () {
+        yield* add(stream, 3)
+        const first = yield* consumer.readNew(2, 100)
+        expect(first.acked).toBeUndefined()
+        const ids = first.entries.map((e) => e.id)
+        yield* add(stream, 1)
+        const second = yield* consumer.readNew(10, 100, ids)
+        expect(second.acked).toEqual(Result.succeed(2))
+        expect(second.entries).toHaveLength(2)
+        // Only the second read's entries are still pending.
+        const pending = (yield* Effect.promise(() => own.client.xpending(stream, "g", "-", "+", 10))) as Array<
+          [string, ...Array<unknown>]
+        >
+        expect(pending.map(([id]) => id)).toEqual(second.entries.map((e) => e.id))
+        // Acknowledged already: a repeat counts none.
+        expect((yield* consumer.readNew(10, 100, ids)).acked).toEqual(Result.succeed(0))
+      }),
+    ),
+  )
+
+  it.live("a failed acknowledgement ahead of the read is reported beside the entries read, not instead of them", () =>
+    withConsumer((consumer, stream) =>
+      Effect.gen(function* () {
+        yield* add(stream, 2)
+        const read = yield* consumer.readNew(10, 100, ["not-a-stream-id"])
+        expect(read.entries).toHaveLength(2)
+        const acked = read.acked
+        if (acked === undefined || Result.isSuccess(acked)) throw new Error(`expected a failed XACK, got ${acked}`)
+        expect(acked.failure._tag).toBe("RedisError")
+        expect(acked.failure.message).toMatch(/XACK/)
       }),
     ),
   )

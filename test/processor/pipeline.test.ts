@@ -229,6 +229,42 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
   )
 
   it.live(
+    "stopped while a batch is written without a backlog: the batch is written and acknowledged before it stops",
+    () =>
+      Effect.gen(function* () {
+        const settings = testSettings()
+        const { stream } = settings.stream.redis
+        const redis = redisFor(settings)
+        const release = yield* Deferred.make<void>()
+        const written: Array<string> = []
+        const writer = Writer.layerTest((positions) =>
+          Deferred.await(release).pipe(
+            Effect.andThen(
+              Effect.sync(() => {
+                for (const p of positions) written.push(p.deviceId)
+                return writtenReport(positions)
+              }),
+            ),
+          ),
+        )
+        const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer)))
+        yield* Effect.promise(async () => {
+          await redis.call("XADD", stream, "*", ...entryFields(validPayload("last", 1)))
+          await eventually(async () => (await pendingCount(redis, stream, "processor")) === 1, "the entry read")
+        })
+        // Without a backlog the batch's acknowledgement would go with the next read; there is none:
+        // the reader is interrupted while the batch is still being written.
+        const stopping = yield* Effect.forkChild(Fiber.interrupt(run))
+        yield* Effect.yieldNow
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(stopping)
+        expect(written).toEqual(["last"])
+        expect(yield* Effect.promise(() => pendingCount(redis, stream, "processor"))).toBe(0)
+        redis.disconnect()
+      }),
+  )
+
+  it.live(
     "a rejected record whose entry was deleted meanwhile is dead-lettered with the position it was decoded to",
     () =>
       Effect.gen(function* () {
