@@ -171,16 +171,11 @@ export const runProcessor = (options: ProcessorOptions) =>
     // batch: every fork and exit adds to and deletes from the parent fiber's set of children, and a
     // long-lived set that V8 rehashes while it holds batches keeps them alive into the old
     // generation (bench/gcPromotion.ts, `set-rehash`).
+    //
+    // Without a backlog the reader commits the batch itself: it would wait for the commit before
+    // reading again anyway, and handing the batch to a writer fiber and being woken by its commit
+    // are two more trips through the scheduler per batch.
     const prepared = yield* Queue.bounded<PreparedBatch>(1)
-    const reader = Stream.fromEffectRepeat(nextBatch).pipe(
-      Stream.filter((batch) => batch.entries.length > 0),
-      Stream.runForEach((batch) =>
-        processor.prepare(batch).pipe(
-          Effect.tap(() => Effect.sync(readAhead)),
-          Effect.flatMap((ready) => Queue.offer(prepared, ready)),
-        ),
-      ),
-    )
     // Decided when the write is done: with a backlog the reader does not wait for commits, so the
     // batch is acknowledged at once; without one, with the reader's next read (see ackWithNextRead).
     const commitReady = (ready: PreparedBatch) =>
@@ -189,6 +184,14 @@ export const runProcessor = (options: ProcessorOptions) =>
         for (const id of ackIds) ackWithNextRead.push(id)
         return Effect.void
       })
+    const handOver = (ready: PreparedBatch) =>
+      backlog
+        ? Effect.andThen(Effect.sync(readAhead), Queue.offer(prepared, ready))
+        : Effect.uninterruptible(commitReady(ready))
+    const reader = Stream.fromEffectRepeat(nextBatch).pipe(
+      Stream.filter((batch) => batch.entries.length > 0),
+      Stream.runForEach((batch) => Effect.flatMap(processor.prepare(batch), handOver)),
+    )
     const writer = Effect.forever(
       Queue.take(prepared).pipe(
         Effect.flatMap((ready) => Effect.uninterruptible(commitReady(ready).pipe(Effect.ensuring(committed)))),
