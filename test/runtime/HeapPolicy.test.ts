@@ -6,6 +6,8 @@ import { Context, Effect, Fiber, Layer } from "effect"
 import { Checkpoints } from "../../src/processor/Checkpoints.ts"
 import {
   budgetedGrowthPercent,
+  type CommandLineHeapFlags,
+  commandLineHeapFlags,
   type HeapControl,
   HeapPolicy,
   type HeapPolicyOptions,
@@ -56,11 +58,32 @@ describe("HeapPolicy", () => {
     budgetBytes: 0,
     ...o,
   })
-  /** The flags set at start, then on each report in `changes`. */
-  const flagsOver = (o: HeapPolicyOptions, changes: ReadonlyArray<boolean>, fromCommandLine = false) => [
-    heapFlags(o, undefined, fromCommandLine),
-    ...changes.map((draining) => heapFlags(o, draining, fromCommandLine)),
-  ]
+  const NONE_ON_COMMAND_LINE: CommandLineHeapFlags = { growth: false, pretenuring: false }
+  /** The flags set at start, then on each report in `changes`; pretenuring's is left out (see below). */
+  const flagsOver = (
+    o: HeapPolicyOptions,
+    changes: ReadonlyArray<boolean>,
+    commandLine: Partial<CommandLineHeapFlags> = {},
+  ) => {
+    const given = { ...NONE_ON_COMMAND_LINE, ...commandLine }
+    return [heapFlags(o, undefined, given), ...changes.map((draining) => heapFlags(o, draining, given))].map((flags) =>
+      flags.filter((flag) => flag !== "--no-allocation-site-pretenuring"),
+    )
+  }
+
+  it("turns allocation-site pretenuring off at start, unless node's command line sets it either way", () => {
+    expect(heapFlags(options({}), undefined, NONE_ON_COMMAND_LINE)).toContain("--no-allocation-site-pretenuring")
+    expect(heapFlags(options({}), false, NONE_ON_COMMAND_LINE)).not.toContain("--no-allocation-site-pretenuring")
+    expect(heapFlags(options({}), undefined, { growth: false, pretenuring: true })).not.toContain(
+      "--no-allocation-site-pretenuring",
+    )
+    expect(commandLineHeapFlags(["--allocation-site-pretenuring"])).toEqual({ growth: false, pretenuring: true })
+    expect(commandLineHeapFlags(["--no-allocation_site_pretenuring", "--heap-growing-percent=30"])).toEqual({
+      growth: true,
+      pretenuring: true,
+    })
+    expect(commandLineHeapFlags(["--max-semi-space-size=8"])).toEqual(NONE_ON_COMMAND_LINE)
+  })
 
   it("by default: capped growth and concurrent marking while draining, V8's own policy at a steady load", () => {
     expect(flagsOver(options({}), [false, true])).toEqual([
@@ -82,7 +105,7 @@ describe("HeapPolicy", () => {
   it("HEAP_GROWTH_PERCENT=0, or a --heap-growing-percent on node's command line, leaves growth alone", () => {
     const expected = [[], ["--no-concurrent-marking"], ["--concurrent-marking"]]
     expect(flagsOver(options({ growthPercent: 0 }), [false, true])).toEqual(expected)
-    expect(flagsOver(options({}), [false, true], true)).toEqual(expected)
+    expect(flagsOver(options({}), [false, true], { growth: true })).toEqual(expected)
   })
 
   it("CONCURRENT_MARKING always or never is set once, at start", () => {
@@ -116,6 +139,7 @@ describe("HeapPolicy", () => {
       }).pipe(Effect.provide(HeapPolicy.layer(options({ concurrentMarking: "always", growthPercent: 0 })))),
     )
     V8.setFlagsFromString("--heap-growing-percent=0")
+    V8.setFlagsFromString("--allocation-site-pretenuring")
   })
 
   const MB = 1024 * 1024
@@ -178,7 +202,7 @@ describe("HeapPolicy", () => {
           // Built in this scope, so that its observer lives until the end of the test.
           const built = yield* Layer.build(HeapPolicy.layerWith(options({ budgetBytes: 200 * MB }), control))
           const policy = Context.get(built, HeapPolicy)
-          expect(flags).toEqual(["--heap-growing-percent=50"])
+          expect(flags).toEqual(["--no-allocation-site-pretenuring", "--heap-growing-percent=50"])
           // 200 MB budget, 120 MB resident, 40 MB in use: 200%.
           expect(yield* flagsAfterFullCollection).toEqual(["--heap-growing-percent=200"])
           // Set again only when it changes.
