@@ -32,9 +32,10 @@ const EMPTY: Batch = { source: "new", entries: [] }
  * then main's layers release Redis and PostgreSQL. A defect in any part ends all of it, and the
  * process exits non-zero for the orchestrator to restart.
  *
- * - read loop: this consumer's own pending entries first (cursor "0"), then new ones (">"),
- *   `writeConcurrency` batches in flight: reading the next batch overlaps writing the previous;
- *   when PostgreSQL is down the in-flight batches retry in place and reading pauses.
+ * - read loop: this consumer's own pending entries first (cursor "0"), then new ones (">").
+ *   With a backlog, `writeConcurrency` batches in flight: reading the next batch overlaps writing
+ *   the previous; at a steady load, read, commit, and acknowledge with the next read. When
+ *   PostgreSQL is down the in-flight batches retry in place and reading pauses.
  * - claim runner: on start and every CLAIM_INTERVAL_MS, XAUTOCLAIM entries idle past the
  *   threshold (a dead peer's) through the same BatchProcessor; tidies idle empty consumers.
  * - checkpointer: persists the frontier for group recovery; samples lag, pending and state size.
