@@ -19,7 +19,11 @@ import {
  * Redis restarted from an older snapshot. Handled by recreating it from the checkpoint. */
 export class GroupMissing extends Schema.TaggedError<GroupMissing>()("GroupMissing", {
   command: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return `${this.command}: the consumer group is missing (NOGROUP)`
+  }
+}
 
 /** Entries the group had not been given were deleted from the stream before anyone processed
  * them (trimmed past the group's cursor). They cannot be recovered; the range is reported. */

@@ -77,6 +77,21 @@ describe("Consumer.readNew", () => {
     ),
   )
 
+  it.live(
+    "with the group gone, a read carrying acknowledgements fails as GroupMissing (for the caller's recovery)",
+    () =>
+      withConsumer((consumer, stream) =>
+        Effect.gen(function* () {
+          yield* add(stream, 2)
+          const ids = (yield* consumer.readNew(10, 100)).entries.map((e) => e.id)
+          yield* Effect.promise(() => own.client.xgroup("DESTROY", stream, "g"))
+          const failed = yield* Effect.flip(consumer.readNew(10, 100, ids))
+          expect(failed._tag).toBe("GroupMissing")
+        expect(failed.message).toMatch(/NOGROUP/)
+        }),
+      ),
+  )
+
   it.live("reports entries trimmed before the group read them, once, and reads on after them", () =>
     withConsumer((consumer, stream) =>
       Effect.gen(function* () {

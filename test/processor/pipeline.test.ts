@@ -265,6 +265,43 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
   )
 
   it.live(
+    "the group destroyed while a written batch's acknowledgement waits for the next read: recovered, every entry acknowledged",
+    () =>
+      Effect.gen(function* () {
+        const settings = testSettings()
+        const { stream } = settings.stream.redis
+        const redis = redisFor(settings)
+        const written: Array<string> = []
+        let destroyed = false
+        const writer = Writer.layerTest((positions) =>
+          Effect.promise(async () => {
+            for (const p of positions) written.push(p.deviceId)
+            // Without a backlog this batch's XACK goes with the next read, which meets NOGROUP.
+            if (!destroyed) {
+              destroyed = true
+              await redis.call("XGROUP", "DESTROY", stream, "processor")
+            }
+            return writtenReport(positions)
+          }),
+        )
+        const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer)))
+        yield* Effect.promise(async () => {
+          await eventually(async () => (await redis.exists(stream)) === 1 && written.length === 0, "the processor up")
+          await redis.call("XADD", stream, "*", ...entryFields(validPayload("only", 1)))
+          // The group is recreated (no checkpoint in memory yet: from the start of the stream), the
+          // entry read again and written again (a duplicate in PostgreSQL), then acknowledged.
+          await eventually(
+            async () => destroyed && written.length >= 2 && (await pendingCount(redis, stream, "processor")) === 0,
+            "recovered and acknowledged",
+          )
+        })
+        expect(new Set(written)).toEqual(new Set(["only"]))
+        yield* Fiber.interrupt(run)
+        redis.disconnect()
+      }),
+  )
+
+  it.live(
     "a rejected record whose entry was deleted meanwhile is dead-lettered with the position it was decoded to",
     () =>
       Effect.gen(function* () {
