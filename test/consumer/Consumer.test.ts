@@ -87,7 +87,7 @@ describe("Consumer.readNew", () => {
           yield* Effect.promise(() => own.client.xgroup("DESTROY", stream, "g"))
           const failed = yield* Effect.flip(consumer.readNew(10, 100, ids))
           expect(failed._tag).toBe("GroupMissing")
-        expect(failed.message).toMatch(/NOGROUP/)
+          expect(failed.message).toMatch(/NOGROUP/)
         }),
       ),
   )
