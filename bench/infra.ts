@@ -224,27 +224,30 @@ export const withSampleServers = async <A>(
   }
 }
 
-/** XADDs the dataset (or the slice [from, to)) in pipelines of `pipeline` commands. */
+/** XADDs entries [from, to) of the dataset in one pipeline, as the gateway writes them. */
+export const xaddEntries = async (redis: Redis, data: Dataset, from: number, to: number): Promise<void> => {
+  const batch = redis.pipeline()
+  for (let i = from; i < to; i++) {
+    batch.xadd(
+      STREAM,
+      "*",
+      "payload",
+      data.payloads[i] as string,
+      "received_at",
+      String(data.receivedAtMs[i]),
+      "source",
+      SOURCE,
+    )
+  }
+  const replies = await batch.exec()
+  for (const [error] of replies ?? []) if (error !== null) throw error
+}
+
+/** XADDs the dataset in pipelines of `pipeline` commands. */
 export const preload = async (redis: Redis, data: Dataset, pipeline = 5_000): Promise<{ readonly ms: number }> => {
   const started = performance.now()
   const n = data.payloads.length
-  for (let from = 0; from < n; from += pipeline) {
-    const batch = redis.pipeline()
-    for (let i = from; i < Math.min(from + pipeline, n); i++) {
-      batch.xadd(
-        STREAM,
-        "*",
-        "payload",
-        data.payloads[i] as string,
-        "received_at",
-        String(data.receivedAtMs[i]),
-        "source",
-        SOURCE,
-      )
-    }
-    const replies = await batch.exec()
-    for (const [error] of replies ?? []) if (error !== null) throw error
-  }
+  for (let from = 0; from < n; from += pipeline) await xaddEntries(redis, data, from, Math.min(from + pipeline, n))
   return { ms: performance.now() - started }
 }
 

@@ -10,8 +10,8 @@
  */
 import * as Os from "node:os"
 import { type Contender, launch } from "./contenders.ts"
-import { generate, SOURCE } from "./data.ts"
-import { freePort, groupState, STREAM, sleep, withSampleServers } from "./infra.ts"
+import { generate } from "./data.ts"
+import { freePort, groupState, sleep, withSampleServers, xaddEntries } from "./infra.ts"
 
 const contender = (process.argv[2] ?? "processor") as Contender
 const k = Number(process.argv[3] ?? 5)
@@ -34,20 +34,8 @@ await withSampleServers(async ({ servers, producer, observer, track }) => {
   while (!(await groupState(observer)).exists) await sleep(50)
   let sent = 0
   const send = async (n: number) => {
-    const pipeline = producer.pipeline()
-    for (let i = 0; i < n; i++, sent++) {
-      pipeline.xadd(
-        STREAM,
-        "*",
-        "payload",
-        data.payloads[sent] as string,
-        "received_at",
-        String(data.receivedAtMs[sent]),
-        "source",
-        SOURCE,
-      )
-    }
-    await pipeline.exec()
+    await xaddEntries(producer, data, sent, sent + n)
+    sent += n
   }
   const acknowledged = async () => {
     for (;;) {
