@@ -75,10 +75,16 @@ export interface ConsumerOptions {
   readonly dlqStream: string
 }
 
+/** NOGROUP as GroupMissing; any other Redis error as it is. */
+const asConsumerError =
+  (command: string) =>
+  (error: RedisError): ConsumerError =>
+    error.code === "NOGROUP" ? new GroupMissing({ command }) : error
+
 const toGroupMissing =
   (command: string) =>
   (error: RedisError): Effect.Effect<never, ConsumerError> =>
-    error.code === "NOGROUP" ? Effect.fail(new GroupMissing({ command })) : Effect.fail(error)
+    Effect.fail(asConsumerError(command)(error))
 
 const unexpected = <A>(command: string, parse: () => A): Effect.Effect<A, RedisError> =>
   Effect.try({
@@ -333,7 +339,7 @@ export class Consumer extends Context.Service<
         ): Result.Result<number, ConsumerError> => {
           if (reply === undefined) return Result.fail(new RedisError({ command: "XACK", reason: "no reply" }))
           if (Result.isSuccess(reply)) return Result.succeed(ackCount(reply.success))
-          return Result.fail(reply.failure.code === "NOGROUP" ? new GroupMissing({ command: "XACK" }) : reply.failure)
+          return Result.fail(asConsumerError("XACK")(reply.failure))
         }
 
         const readNew = (count: number, blockMs: number, ack: ReadonlyArray<string> = []) => {

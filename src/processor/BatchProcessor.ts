@@ -87,9 +87,7 @@ export class BatchProcessor extends Context.Service<
     /** Counts entries acknowledged elsewhere (the read loop sends an XACK with its next read):
      * `acked` of `ids` were still pending. */
     readonly acknowledged: (ids: ReadonlyArray<string>, acked: number) => Effect.Effect<void>
-    /** write, then acknowledge. */
-    readonly commit: (prepared: PreparedBatch) => Effect.Effect<BatchOutcome>
-    /** prepare, then commit. */
+    /** prepare, write, then acknowledge (the claim pass's way). */
     readonly process: (batch: Batch) => Effect.Effect<BatchOutcome>
   }
 >()("telemetry/processor/BatchProcessor") {
@@ -327,7 +325,6 @@ export class BatchProcessor extends Context.Service<
           write,
           acknowledge,
           acknowledged,
-          commit,
           process: (batch) => Effect.flatMap(prepare(batch), commit),
         })
       }),

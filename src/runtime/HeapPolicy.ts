@@ -43,8 +43,9 @@ import { Context, Effect, Layer, Schema } from "effect"
  * from then on every record's objects died in the old generation, where only a full collection
  * frees them. Without it (paired 300k drains): 10–11 full collections instead of 15–17, 10.2–12.3
  * µs of processor CPU per row instead of 12.4–13.9, peak RSS the same (memory case 185–188 MB,
- * 184–194 with it). An `--allocation-site-pretenuring` (or its `--no-` form) on node's command line wins. The young generation can only be sized at start: the image sets
- * it in NODE_OPTIONS (Dockerfile).
+ * 184–194 with it). An `--allocation-site-pretenuring` (or its `--no-` form) on node's command
+ * line wins. The young generation can only be sized at start: the image sets it in NODE_OPTIONS
+ * (Dockerfile).
  */
 export const BacklogMode = Schema.Literals(["backlog", "always", "never"])
 export type BacklogMode = typeof BacklogMode.Type
