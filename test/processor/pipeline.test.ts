@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer } from "effect"
 import type { Redis } from "ioredis"
+import { inject } from "vitest"
 import type { Position } from "../../src/domain/Position.ts"
 import { Checkpoints } from "../../src/processor/Checkpoints.ts"
 import { StateLoadError, StateLoader } from "../../src/state/StateStore.ts"
@@ -298,6 +299,54 @@ describe("processor pipeline against real Redis, with a Writer that fails on dem
         expect(new Set(written)).toEqual(new Set(["only"]))
         yield* Fiber.interrupt(run)
         redis.disconnect()
+      }),
+  )
+
+  it.live(
+    "an XACK that fails ahead of the next read (ACL denies it) is retried on its own until Redis takes it; nothing is written twice",
+    () =>
+      Effect.gen(function* () {
+        const user = `no-xack-${process.pid}-${Date.now().toString(36)}`
+        const admin = redisFor(testSettings())
+        yield* Effect.promise(() => admin.call("ACL", "SETUSER", user, "on", ">secret", "~*", "&*", "+@all", "-xack"))
+        const url = new URL(inject("redisUrl"))
+        url.username = user
+        url.password = "secret"
+        const settings = testSettings({ REDIS_URL: url.toString() })
+        const { stream } = settings.stream.redis
+        const written: Array<string> = []
+        const writer = Writer.layerTest((positions) =>
+          Effect.sync(() => {
+            for (const p of positions) written.push(p.deviceId)
+            return writtenReport(positions)
+          }),
+        )
+        const run = yield* Effect.forkChild(processorWith(settings, overridesFor(writer)))
+        yield* Effect.promise(async () => {
+          await admin.call("XADD", stream, "*", ...entryFields(validPayload("first", 1)))
+          // Its XACK goes ahead of the next read and is denied (NOPERM): the read itself succeeds.
+          await eventually(async () => {
+            const log = JSON.stringify(await admin.call("ACL", "LOG"))
+            return log.includes(user) && log.toLowerCase().includes("xack")
+          }, "the XACK denied")
+          // Retried on its own, in place, until Redis takes it: the entry stays pending meanwhile.
+          expect(await pendingCount(admin, stream, "processor")).toBe(1)
+          await admin.call("ACL", "SETUSER", user, "+xack")
+          await eventually(
+            async () => (await pendingCount(admin, stream, "processor")) === 0,
+            "acknowledged once allowed",
+          )
+          // And reading goes on.
+          await admin.call("XADD", stream, "*", ...entryFields(validPayload("second", 2)))
+          await eventually(
+            async () => written.includes("second") && (await pendingCount(admin, stream, "processor")) === 0,
+            "the next entry written and acknowledged",
+          )
+        }).pipe(Effect.ensuring(Effect.promise(() => admin.call("ACL", "SETUSER", user, "+xack"))))
+        expect(written).toEqual(["first", "second"])
+        yield* Fiber.interrupt(run)
+        yield* Effect.promise(() => admin.call("ACL", "DELUSER", user))
+        admin.disconnect()
       }),
   )
 
