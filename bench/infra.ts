@@ -162,6 +162,87 @@ export const walStats = async (db: Db): Promise<WalStats> => {
   return { lsnBytes: rows[0]?.lsn ?? 0, checkpoints: rows[0]?.checkpoints ?? 0 }
 }
 
+/** What the connections running the positions insert were doing, as shares of samples (one
+ * sample per connection every 50 ms). `client`: waiting for the contender to send the next
+ * statement (or the rest of this one); `lock`: waiting on another transaction (an ON CONFLICT
+ * check on a key the other connection inserted and has not committed); `io`: WAL and data file I/O
+ * and the internal locks around them; `cpu`: running, or ready to run and waiting for a core. */
+export interface InsertBackendWaits {
+  readonly samples: number
+  readonly cpu: number
+  readonly client: number
+  readonly lock: number
+  readonly io: number
+  readonly other: number
+}
+
+type WaitKind = Exclude<keyof InsertBackendWaits, "samples">
+
+/** Samples pg_stat_activity on a connection of its own until `stop`. */
+export interface InsertBackendSampler {
+  /** Ends the sampling (at once after the first call) and answers what was seen. */
+  readonly stop: () => Promise<InsertBackendWaits>
+  /** Ends the sampling on an error path, where the error that brought us there is the one to report. */
+  readonly abandon: () => Promise<void>
+}
+
+export const sampleInsertBackends = async (url: string): Promise<InsertBackendSampler> => {
+  const db = await connectDb(url)
+  const counts: Record<WaitKind, number> = { cpu: 0, client: 0, lock: 0, io: 0, other: 0 }
+  let stopped = false
+  // A failed sample ends the sampling; `stop` reports the failure.
+  const loop = (async () => {
+    while (!stopped) {
+      const rows = await db.query(
+        (sql) => sql<{ readonly kind: WaitKind }>`
+          SELECT CASE
+                   WHEN wait_event IS NULL THEN 'cpu'
+                   WHEN wait_event IN ('ClientRead', 'ClientWrite') THEN 'client'
+                   WHEN wait_event_type = 'Lock' THEN 'lock'
+                   WHEN wait_event_type IN ('IO', 'LWLock') THEN 'io'
+                   ELSE 'other'
+                 END AS kind
+          FROM pg_stat_activity
+          WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+            AND ltrim(query, E' \n') LIKE 'INSERT INTO positions%'`,
+      )
+      for (const row of rows) counts[row.kind]++
+      await sleep(50)
+    }
+  })().then(
+    () => undefined,
+    (error: unknown) => error,
+  )
+  let ended: Promise<unknown> | undefined
+  const end = () => {
+    stopped = true
+    ended ??= loop.then(async (failure) => {
+      await db.close()
+      return failure
+    })
+    return ended
+  }
+  return {
+    abandon: async () => {
+      await end().catch(() => undefined)
+    },
+    stop: async () => {
+      const failure = await end()
+      if (failure !== undefined) throw failure
+      const samples = counts.cpu + counts.client + counts.lock + counts.io + counts.other
+      const share = (n: number) => (samples === 0 ? Number.NaN : n / samples)
+      return {
+        samples,
+        cpu: share(counts.cpu),
+        client: share(counts.client),
+        lock: share(counts.lock),
+        io: share(counts.io),
+        other: share(counts.other),
+      }
+    },
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The machine
 // ---------------------------------------------------------------------------------------------

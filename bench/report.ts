@@ -2,6 +2,7 @@ import type { CeilingSample } from "./cases/ceiling.ts"
 import type { DrainSample } from "./cases/drain.ts"
 import type { GatewaySample } from "./cases/gateway.ts"
 import type { LatencySample } from "./cases/latency.ts"
+import type { InsertBackendWaits } from "./infra.ts"
 import { fmtInt, fmtNum, mb } from "./progress.ts"
 
 export interface Spread {
@@ -123,6 +124,27 @@ export const buildRows = (s: Samples): Array<Row> => {
         ...(cpuRatio === undefined ? {} : { vsReference: cpuRatio }),
         ...(cpuCeil === undefined ? {} : { vsCeiling: cpuCeil }),
         digits: 1,
+      })
+    }
+    // Shares of pg_stat_activity samples of the insert connections (infra.ts, InsertBackendWaits).
+    const waitRows: ReadonlyArray<{ readonly metric: string; readonly kind: keyof InsertBackendWaits }> = [
+      { metric: "pg inserts % on CPU", kind: "cpu" },
+      { metric: "pg inserts % wait client", kind: "client" },
+      { metric: "pg inserts % wait lock", kind: "lock" },
+      { metric: "pg inserts % wait I/O", kind: "io" },
+    ]
+    for (const w of waitRows) {
+      const pct = (x: { readonly insertWaits?: InsertBackendWaits }) => 100 * (x.insertWaits?.[w.kind] ?? Number.NaN)
+      const wP = spread(p.map(pct))
+      const wR = spread(r.map(pct))
+      const wC = spread(s.ceiling.map(pct))
+      rows.push({
+        case: "drain",
+        metric: w.metric,
+        ...(wP === undefined ? {} : { processor: wP }),
+        ...(wR === undefined ? {} : { reference: wR }),
+        ...(wC === undefined ? {} : { ceiling: wC }),
+        digits: 0,
       })
     }
     const rssP = spread(p.map((x) => mb(x.peakRssBytes)))

@@ -8,8 +8,11 @@ import {
   countRows,
   fileSafe,
   freshServers,
+  type InsertBackendSampler,
+  type InsertBackendWaits,
   processCpuMs,
   ROOT,
+  sampleInsertBackends,
   serverCpuMs,
   walStats,
 } from "../infra.ts"
@@ -30,6 +33,8 @@ export interface CeilingSample {
   readonly postgresCpuUsPerRow: number
   readonly walBytes: number
   readonly checkpoints: number
+  /** What PostgreSQL's insert connections were doing while the ceiling inserted. */
+  readonly insertWaits: InsertBackendWaits
 }
 
 export interface CeilingOptions {
@@ -53,10 +58,12 @@ interface Message {
  * in its own process so that it pays for its own work only). Fresh PostgreSQL for every call. */
 export const runCeiling = async (o: CeilingOptions): Promise<CeilingSample> => {
   const servers = await freshServers({ redis: false })
+  let waits: InsertBackendSampler | undefined
   try {
     const background = await backgroundCpuPct()
     const walBefore = await walStats(servers.db)
     status(`${o.label}: building rows…`)
+    waits = await sampleInsertBackends(servers.pg.url)
     const logFile = Path.join(o.logDir, `${fileSafe(o.label)}.log`)
     const log = Fs.openSync(logFile, "a")
     const child = ChildProcess.spawn(process.execPath, ["bench/ceiling/main.ts"], {
@@ -76,6 +83,7 @@ export const runCeiling = async (o: CeilingOptions): Promise<CeilingSample> => {
     let cpuAtReady = { client: 0, postgres: 0 }
     let cpuAtDone = { client: 0, postgres: 0 }
     const cpuNow = () => ({ client: processCpuMs(child.pid ?? -1), postgres: serverCpuMs(servers).postgresMs })
+    let insertWaits: InsertBackendWaits | undefined
     let last = { written: 0, at: 0 }
     const stdout = child.stdout
     if (stdout === null) throw new Error("ceiling: no stdout")
@@ -99,10 +107,13 @@ export const runCeiling = async (o: CeilingOptions): Promise<CeilingSample> => {
       if (message.type === "done") {
         done = message
         cpuAtDone = cpuNow()
+        insertWaits = await waits.stop()
       }
     }
     const code = await exited
-    if (done === undefined || code !== 0) throw new Error(`${o.label}: ceiling exited ${code}; log ${logFile}`)
+    if (done === undefined || insertWaits === undefined || code !== 0) {
+      throw new Error(`${o.label}: ceiling exited ${code}; log ${logFile}`)
+    }
     const walAfter = await walStats(servers.db)
     const rows = await countRows(servers.db)
     if (rows !== o.data.distinctKeys) throw new Error(`${o.label}: ${rows} rows, expected ${o.data.distinctKeys}`)
@@ -121,8 +132,11 @@ export const runCeiling = async (o: CeilingOptions): Promise<CeilingSample> => {
       postgresCpuUsPerRow: ((cpuAtDone.postgres - cpuAtReady.postgres) * 1000) / rows,
       walBytes: walAfter.lsnBytes - walBefore.lsnBytes,
       checkpoints: walAfter.checkpoints - walBefore.checkpoints,
+      insertWaits,
     }
   } finally {
+    // Stopped already unless a failure brought us here.
+    await waits?.abandon()
     await servers.destroy()
   }
 }
