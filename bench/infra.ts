@@ -178,19 +178,14 @@ export interface InsertBackendWaits {
 
 type WaitKind = Exclude<keyof InsertBackendWaits, "samples">
 
-/** Samples pg_stat_activity on a connection of its own until `stop`. */
-export interface InsertBackendSampler {
-  /** Ends the sampling (at once after the first call) and answers what was seen. */
-  readonly stop: () => Promise<InsertBackendWaits>
-  /** Ends the sampling on an error path, where the error that brought us there is the one to report. */
-  readonly abandon: () => Promise<void>
-}
-
-export const sampleInsertBackends = async (url: string): Promise<InsertBackendSampler> => {
-  const db = await connectDb(url)
+/**
+ * Samples pg_stat_activity on `db` (a sample's own connection, which the query leaves out) until
+ * `stop`. A failed sample ends the sampling and `stop` reports it. A sampler not stopped (the sample
+ * failed first) ends with the sample's servers: its next query fails.
+ */
+export const sampleInsertBackends = (db: Db): { readonly stop: () => Promise<InsertBackendWaits> } => {
   const counts: Record<WaitKind, number> = { cpu: 0, client: 0, lock: 0, io: 0, other: 0 }
   let stopped = false
-  // A failed sample ends the sampling; `stop` reports the failure.
   const loop = (async () => {
     while (!stopped) {
       const rows = await db.query(
@@ -213,21 +208,10 @@ export const sampleInsertBackends = async (url: string): Promise<InsertBackendSa
     () => undefined,
     (error: unknown) => error,
   )
-  let ended: Promise<unknown> | undefined
-  const end = () => {
-    stopped = true
-    ended ??= loop.then(async (failure) => {
-      await db.close()
-      return failure
-    })
-    return ended
-  }
   return {
-    abandon: async () => {
-      await end().catch(() => undefined)
-    },
     stop: async () => {
-      const failure = await end()
+      stopped = true
+      const failure = await loop
       if (failure !== undefined) throw failure
       const samples = counts.cpu + counts.client + counts.lock + counts.io + counts.other
       const share = (n: number) => (samples === 0 ? Number.NaN : n / samples)

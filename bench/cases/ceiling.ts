@@ -8,7 +8,6 @@ import {
   countRows,
   fileSafe,
   freshServers,
-  type InsertBackendSampler,
   type InsertBackendWaits,
   processCpuMs,
   ROOT,
@@ -58,12 +57,11 @@ interface Message {
  * in its own process so that it pays for its own work only). Fresh PostgreSQL for every call. */
 export const runCeiling = async (o: CeilingOptions): Promise<CeilingSample> => {
   const servers = await freshServers({ redis: false })
-  let waits: InsertBackendSampler | undefined
   try {
     const background = await backgroundCpuPct()
     const walBefore = await walStats(servers.db)
     status(`${o.label}: building rows…`)
-    waits = await sampleInsertBackends(servers.pg.url)
+    const waits = sampleInsertBackends(servers.db)
     const logFile = Path.join(o.logDir, `${fileSafe(o.label)}.log`)
     const log = Fs.openSync(logFile, "a")
     const child = ChildProcess.spawn(process.execPath, ["bench/ceiling/main.ts"], {
@@ -135,8 +133,6 @@ export const runCeiling = async (o: CeilingOptions): Promise<CeilingSample> => {
       insertWaits,
     }
   } finally {
-    // Stopped already unless a failure brought us here.
-    await waits?.abandon()
     await servers.destroy()
   }
 }

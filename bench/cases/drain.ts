@@ -108,98 +108,93 @@ export const runDrain = (o: DrainOptions): Promise<DrainSample> =>
       referenceEnv: o.referenceEnv,
       ...(o.cpuProfDir === undefined ? {} : { cpuProfDir: o.cpuProfDir }),
     }
-    const waits = await sampleInsertBackends(servers.pg.url)
-    try {
-      const spawnedAt = performance.now()
-      const running = launch(o.contender, launchOptions)
-      track(running)
-      let dead: Error | undefined
-      failedExit(running, o.contender).catch((error: Error) => {
-        dead = error
-      })
+    const waits = sampleInsertBackends(servers.db)
+    const spawnedAt = performance.now()
+    const running = launch(o.contender, launchOptions)
+    track(running)
+    let dead: Error | undefined
+    failedExit(running, o.contender).catch((error: Error) => {
+      dead = error
+    })
 
-      let firstReadAt: number | undefined
-      let cpuAtFirstRead = 0
-      let serversAtFirstRead: ServerCpu = { postgresMs: 0, redisMs: 0 }
-      let doneAt: number | undefined
-      let lastTick = performance.now()
-      let lastAcked = 0
-      let lastAckChange = performance.now()
-      const stallMs = o.stallMs ?? 120_000
-      while (doneAt === undefined) {
-        if (dead !== undefined) throw dead
-        const s = await groupState(observer)
-        const now = performance.now()
-        const acked = s.entriesRead - s.pending
-        if (firstReadAt === undefined && s.exists && s.entriesRead > 0) {
-          firstReadAt = now
-          cpuAtFirstRead = running.cpuMs()
-          serversAtFirstRead = serverCpuMs(servers)
-        }
-        if (s.exists && s.entriesRead >= n && s.pending === 0) {
-          doneAt = now
-          break
-        }
-        if (acked !== lastAcked) lastAckChange = now
-        if (now - lastAckChange > stallMs) {
-          throw new Error(
-            `${o.label}: no acknowledgement for ${stallMs / 1000} s (acked ${acked}/${n}); log ${running.logFile}`,
-          )
-        }
-        if (now - lastTick >= 1000) {
-          const rows = await insertedRowsApprox(servers.db)
-          const rate = ((acked - lastAcked) * 1000) / (now - lastTick)
-          const elapsed = firstReadAt === undefined ? 0 : (now - firstReadAt) / 1000
-          status(
-            `${o.label}: ${elapsed.toFixed(1)} s  acked ${fmtInt(acked)}/${fmtInt(n)}  ${fmtInt(rate)}/s  rows≈${fmtInt(rows)}  lag ${s.lag ?? "?"}  pending ${s.pending}  rss ${mb(running.peakRss()).toFixed(0)} MB`,
-          )
-          lastTick = now
-          lastAcked = acked
-        }
-        await sleep(10)
+    let firstReadAt: number | undefined
+    let cpuAtFirstRead = 0
+    let serversAtFirstRead: ServerCpu = { postgresMs: 0, redisMs: 0 }
+    let doneAt: number | undefined
+    let lastTick = performance.now()
+    let lastAcked = 0
+    let lastAckChange = performance.now()
+    const stallMs = o.stallMs ?? 120_000
+    while (doneAt === undefined) {
+      if (dead !== undefined) throw dead
+      const s = await groupState(observer)
+      const now = performance.now()
+      const acked = s.entriesRead - s.pending
+      if (firstReadAt === undefined && s.exists && s.entriesRead > 0) {
+        firstReadAt = now
+        cpuAtFirstRead = running.cpuMs()
+        serversAtFirstRead = serverCpuMs(servers)
       }
-      const started = firstReadAt ?? doneAt
-      const durationMs = doneAt - started
-      const cpuMs = running.cpuMs() - cpuAtFirstRead
-      const serversAtDone = serverCpuMs(servers)
-      const peakRssBytes = running.peakRss()
-      const insertWaits = await waits.stop()
-      const redisCalls = await redisCommandCalls(observer)
-      const walAfter = await walStats(servers.db)
-      const rows = await countRows(servers.db)
-      const stopped = await running.stop()
-      if (rows !== o.data.distinctKeys) {
+      if (s.exists && s.entriesRead >= n && s.pending === 0) {
+        doneAt = now
+        break
+      }
+      if (acked !== lastAcked) lastAckChange = now
+      if (now - lastAckChange > stallMs) {
         throw new Error(
-          `${o.label}: ${rows} rows after the drain, expected ${o.data.distinctKeys}; log ${running.logFile}`,
+          `${o.label}: no acknowledgement for ${stallMs / 1000} s (acked ${acked}/${n}); log ${running.logFile}`,
         )
       }
-      return {
-        contender: o.contender,
-        run: o.run,
-        entries: n,
-        rows,
-        expectedRows: o.data.distinctKeys,
-        durationMs,
-        rowsPerSec: (rows * 1000) / durationMs,
-        entriesPerSec: (n * 1000) / durationMs,
-        peakRssBytes,
-        cpuUsPerRow: (cpuMs * 1000) / rows,
-        postgresCpuUsPerRow: ((serversAtDone.postgresMs - serversAtFirstRead.postgresMs) * 1000) / rows,
-        redisCpuUsPerRow: ((serversAtDone.redisMs - serversAtFirstRead.redisMs) * 1000) / rows,
-        preloadMs: loaded.ms,
-        startupMs: started - spawnedAt,
-        exitCode: stopped.code,
-        exitSignal: stopped.signal,
-        stopMs: stopped.ms,
-        backgroundCpuPct: background,
-        walBytes: walAfter.lsnBytes - walBefore.lsnBytes,
-        checkpoints: walAfter.checkpoints - walBefore.checkpoints,
-        redisCalls,
-        insertWaits,
-        log: running.logFile,
+      if (now - lastTick >= 1000) {
+        const rows = await insertedRowsApprox(servers.db)
+        const rate = ((acked - lastAcked) * 1000) / (now - lastTick)
+        const elapsed = firstReadAt === undefined ? 0 : (now - firstReadAt) / 1000
+        status(
+          `${o.label}: ${elapsed.toFixed(1)} s  acked ${fmtInt(acked)}/${fmtInt(n)}  ${fmtInt(rate)}/s  rows≈${fmtInt(rows)}  lag ${s.lag ?? "?"}  pending ${s.pending}  rss ${mb(running.peakRss()).toFixed(0)} MB`,
+        )
+        lastTick = now
+        lastAcked = acked
       }
-    } finally {
-      // Stopped already unless a failure brought us here.
-      await waits.abandon()
+      await sleep(10)
+    }
+    const started = firstReadAt ?? doneAt
+    const durationMs = doneAt - started
+    const cpuMs = running.cpuMs() - cpuAtFirstRead
+    const serversAtDone = serverCpuMs(servers)
+    const peakRssBytes = running.peakRss()
+    const insertWaits = await waits.stop()
+    const redisCalls = await redisCommandCalls(observer)
+    const walAfter = await walStats(servers.db)
+    const rows = await countRows(servers.db)
+    const stopped = await running.stop()
+    if (rows !== o.data.distinctKeys) {
+      throw new Error(
+        `${o.label}: ${rows} rows after the drain, expected ${o.data.distinctKeys}; log ${running.logFile}`,
+      )
+    }
+    return {
+      contender: o.contender,
+      run: o.run,
+      entries: n,
+      rows,
+      expectedRows: o.data.distinctKeys,
+      durationMs,
+      rowsPerSec: (rows * 1000) / durationMs,
+      entriesPerSec: (n * 1000) / durationMs,
+      peakRssBytes,
+      cpuUsPerRow: (cpuMs * 1000) / rows,
+      postgresCpuUsPerRow: ((serversAtDone.postgresMs - serversAtFirstRead.postgresMs) * 1000) / rows,
+      redisCpuUsPerRow: ((serversAtDone.redisMs - serversAtFirstRead.redisMs) * 1000) / rows,
+      preloadMs: loaded.ms,
+      startupMs: started - spawnedAt,
+      exitCode: stopped.code,
+      exitSignal: stopped.signal,
+      stopMs: stopped.ms,
+      backgroundCpuPct: background,
+      walBytes: walAfter.lsnBytes - walBefore.lsnBytes,
+      checkpoints: walAfter.checkpoints - walBefore.checkpoints,
+      redisCalls,
+      insertWaits,
+      log: running.logFile,
     }
   })
