@@ -2,14 +2,29 @@
 import "./plainVerbatimString.ts"
 import { Context, Duration, Effect, Layer, Redacted, Result } from "effect"
 import { Redis } from "ioredis"
-import { textRepliesInstalled } from "./installTextReplies.ts"
+import { TapeCommand, textRepliesInstalled } from "./installTextReplies.ts"
 import { RedisError, toRedisError } from "./RedisError.ts"
+import { RespTape } from "./RespTape.ts"
 
 export type RedisArg = string | number | Buffer
 export type RedisCommand = readonly [string, ...Array<RedisArg>]
 
+/** A command whose reply is to come as a RespTape (its bytes and an index of its elements) instead
+ * of JS values: for the stream reads, whose payloads the decoder scans in place. */
+export interface TapeRequest {
+  readonly tape: RedisCommand
+}
+
+export type RedisRequest = RedisCommand | TapeRequest
+
+export const asTape = (command: RedisCommand): TapeRequest => ({ tape: command })
+
+const commandOf = (request: RedisRequest): RedisCommand => ("tape" in request ? request.tape : request)
+
 export interface RedisConnection {
   readonly call: (command: string, args: ReadonlyArray<RedisArg>) => Effect.Effect<unknown, RedisError>
+  /** `call`, with the reply as a RespTape. */
+  readonly callTape: (command: string, args: ReadonlyArray<RedisArg>) => Effect.Effect<RespTape, RedisError>
   /** Several commands in one MULTI/EXEC: all apply or none do. Fails if any command failed. */
   readonly transaction: (commands: ReadonlyArray<RedisCommand>) => Effect.Effect<Array<unknown>, RedisError>
   /** Several commands in one round trip, not atomic. Fails with the first failed command's error. */
@@ -17,7 +32,7 @@ export interface RedisConnection {
   /** Several commands in one round trip, each with its own outcome (each runs whatever the others
    * did; a lost connection fails each one). */
   readonly pipelineSettled: (
-    commands: ReadonlyArray<RedisCommand>,
+    commands: ReadonlyArray<RedisRequest>,
   ) => Effect.Effect<Array<Result.Result<unknown, RedisError>>, RedisError>
 }
 
@@ -45,26 +60,43 @@ if (!textRepliesInstalled()) throw new Error("TextReplyDecoder is not installed:
  * 0.3 instead of 2.2 KB of it promoted to the old generation (which only a full collection frees).
  * Before the first connect, or while reconnecting, ioredis queues the commands in order instead.
  */
-const sendAll = (client: Redis, commands: ReadonlyArray<RedisCommand>): Array<Promise<unknown>> => {
+const sendAll = (client: Redis, requests: ReadonlyArray<RedisRequest>): Array<Promise<unknown>> => {
   const socket: Redis["stream"] | undefined = client.stream
   socket?.cork()
   try {
-    return commands.map(([command, ...args]) => client.callBuffer(command, ...args))
+    return requests.map((request) => send(client, request))
   } finally {
     socket?.uncork()
   }
 }
 
-const settle = (commands: ReadonlyArray<RedisCommand>) => (replies: Array<PromiseSettledResult<unknown>>) =>
-  replies.map(
-    (reply, i): Result.Result<unknown, RedisError> =>
-      reply.status === "fulfilled"
-        ? Result.succeed(reply.value)
-        : Result.fail(toRedisError(commands[i]?.[0] ?? "PIPELINE", reply.reason)),
-  )
+const send = (client: Redis, request: RedisRequest): Promise<unknown> => {
+  if (!("tape" in request)) {
+    const [command, ...args] = request
+    return client.callBuffer(command, ...args)
+  }
+  const [command, ...args] = request.tape
+  const tapeCommand = new TapeCommand(command, args)
+  client.sendCommand(tapeCommand)
+  return tapeCommand.promise
+}
+
+/** A TapeCommand's reply: anything but a RespTape means the decoder was not asked (a connection
+ * without TextReplyDecoder), which this module refuses to run without. */
+const tapeOf = (command: string, reply: unknown): RespTape => {
+  if (reply instanceof RespTape) return reply
+  throw new Error(`${command}: the reply did not come as a RespTape`)
+}
+
+const settle = (requests: ReadonlyArray<RedisRequest>) => (replies: Array<PromiseSettledResult<unknown>>) =>
+  replies.map((reply, i): Result.Result<unknown, RedisError> => {
+    const request = requests[i]
+    const name = request === undefined ? "PIPELINE" : commandOf(request)[0]
+    return reply.status === "fulfilled" ? Result.succeed(reply.value) : Result.fail(toRedisError(name, reply.reason))
+  })
 
 const wrap = (client: Redis): RedisConnection => {
-  const pipelineSettled = (commands: ReadonlyArray<RedisCommand>) =>
+  const pipelineSettled = (commands: ReadonlyArray<RedisRequest>) =>
     Effect.tryPromise({
       try: () => Promise.allSettled(sendAll(client, commands)),
       catch: (error) => toRedisError("PIPELINE", error),
@@ -85,6 +117,11 @@ const wrap = (client: Redis): RedisConnection => {
     call: (command, args) =>
       Effect.tryPromise({
         try: () => client.callBuffer(command, ...args),
+        catch: (error) => toRedisError(command, error),
+      }),
+    callTape: (command, args) =>
+      Effect.tryPromise({
+        try: () => send(client, asTape([command, ...args])).then((reply) => tapeOf(command, reply)),
         catch: (error) => toRedisError(command, error),
       }),
     transaction: (commands) =>

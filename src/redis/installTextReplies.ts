@@ -1,5 +1,6 @@
 import { createRequire } from "node:module"
 import * as Path from "node:path"
+import type { Command as IoredisCommand } from "ioredis"
 import { TextReplyDecoder } from "./TextReplyDecoder.ts"
 
 /**
@@ -14,6 +15,13 @@ import { TextReplyDecoder } from "./TextReplyDecoder.ts"
  * `Decoder` export when the connection opens, so replacing that export (on import of this module)
  * applies to every connection opened afterwards. RedisClient.ts imports it and refuses to start
  * without it; test/redis/TextReplyDecoder.test.ts checks ioredis picks it up.
+ *
+ * A command sent as a `TapeCommand` gets its reply as a RespTape (its bytes and an index of its
+ * elements) instead. The decoder learns which command a reply answers the way ioredis does: it is
+ * the one at the head of the connection's command queue when the reply starts (ioredis takes each
+ * command off the queue as its reply completes, before the next reply is decoded). The decoder is
+ * created by ioredis's DataHandler, which alone knows the connection; so this module also wraps the
+ * DataHandler export, to hand the connection being set up to the decoder made for it.
  */
 
 interface TypeMapping {
@@ -34,6 +42,21 @@ interface Decoder {
 
 type DecoderConstructor = new (config: DecoderConfig) => Decoder
 
+/** What the decoder reads of a connection: the command whose reply comes next. */
+interface Connection {
+  readonly commandQueue: { peekAt(index: number): { readonly command: unknown } | undefined }
+}
+
+type DataHandlerConstructor = new (redis: Connection, options: unknown) => unknown
+
+interface DataHandlerModule {
+  default: DataHandlerConstructor
+}
+
+interface CommandModule {
+  readonly default: typeof IoredisCommand
+}
+
 interface DecoderModule {
   Decoder: DecoderConstructor
 }
@@ -47,6 +70,17 @@ const require = createRequire(import.meta.url)
 const respDir = Path.join(Path.dirname(require.resolve("ioredis")), "resp")
 const decoderModule = require(Path.join(respDir, "decoder.js")) as DecoderModule
 const errors = require(Path.join(respDir, "errors.js")) as ErrorsModule
+const builtDir = Path.dirname(respDir)
+const dataHandlerModule = require(Path.join(builtDir, "DataHandler.js")) as DataHandlerModule
+const Command = (require(Path.join(builtDir, "Command.js")) as CommandModule).default
+
+/** A command whose reply is to come as a RespTape (send it with the client's `sendCommand`). Not
+ * for MULTI: its QUEUED acknowledgement would come as the tape. */
+export class TapeCommand extends Command {
+  constructor(name: string, args: ReadonlyArray<string | number | Buffer>) {
+    super(name, [...args], { replyEncoding: null })
+  }
+}
 
 /** ioredis's own decoder, for the mappings this one does not cover. */
 export const IoredisDecoder: DecoderConstructor = decoderModule.Decoder
@@ -69,6 +103,13 @@ const defaultMapping: ReadonlyArray<readonly [number, unknown]> = [
 export const isDefaultMapping = (mapping: TypeMapping): boolean =>
   defaultMapping.every(([type, expected]) => mapping[type] === expected)
 
+/** The connection whose DataHandler (and so whose decoder) is being built. */
+let connecting: Connection | undefined
+
+/** Whether the next reply on `connection` answers a TapeCommand. */
+const nextReplyIsTape = (connection: Connection) => (): boolean =>
+  connection.commandQueue.peekAt(0)?.command instanceof TapeCommand
+
 const chooseDecoder = (config: DecoderConfig): Decoder =>
   isDefaultMapping(config.getTypeMapping())
     ? new TextReplyDecoder({
@@ -77,6 +118,7 @@ const chooseDecoder = (config: DecoderConfig): Decoder =>
         onPush: config.onPush,
         simpleError: (message) => new errors.SimpleError(message),
         blobError: (message) => new errors.BlobError(message),
+        ...(connecting === undefined ? {} : { tapeWanted: nextReplyIsTape(connecting) }),
       })
     : new IoredisDecoder(config)
 
@@ -84,6 +126,16 @@ const chooseDecoder = (config: DecoderConfig): Decoder =>
 decoderModule.Decoder = function Decoder(config: DecoderConfig) {
   return chooseDecoder(config)
 } as unknown as DecoderConstructor
+
+const IoredisDataHandler = dataHandlerModule.default
+dataHandlerModule.default = function DataHandler(redis: Connection, options: unknown) {
+  connecting = redis
+  try {
+    return new IoredisDataHandler(redis, options)
+  } finally {
+    connecting = undefined
+  }
+} as unknown as DataHandlerConstructor
 
 /** Whether connections opened from now on decode with TextReplyDecoder. */
 export const textRepliesInstalled = (): boolean => decoderModule.Decoder !== IoredisDecoder

@@ -1,7 +1,13 @@
 import { createRequire } from "node:module"
 import { describe, expect, inject, it } from "@effect/vitest"
 import { Redis } from "ioredis"
-import { IoredisDecoder, isDefaultMapping, textRepliesInstalled } from "../../src/redis/installTextReplies.ts"
+import {
+  IoredisDecoder,
+  isDefaultMapping,
+  TapeCommand,
+  textRepliesInstalled,
+} from "../../src/redis/installTextReplies.ts"
+import { RespTape } from "../../src/redis/RespTape.ts"
 import { TextReplyDecoder } from "../../src/redis/TextReplyDecoder.ts"
 import { makeRandom, type Random } from "../../src/simulator/random.ts"
 
@@ -22,7 +28,7 @@ const defaultMapping = {
   126: Array,
 } as const
 
-type Event = readonly ["reply" | "error" | "push", unknown]
+type Event = readonly ["reply" | "error" | "push" | "tape", unknown]
 
 /** Errors compared by class and message, wherever they sit. */
 const normalize = (value: unknown): unknown => {
@@ -203,7 +209,112 @@ describe("TextReplyDecoder gives what ioredis gives a command that asked for tex
   })
 })
 
+/** Errors by message alone: a tape's errors are plain Errors. */
+const messagesOnly = (value: unknown): unknown => {
+  if (value instanceof Error) return { message: value.message }
+  if (Array.isArray(value)) return value.map(messagesOnly)
+  return value
+}
+
+/**
+ * The decoder as ioredis drives it, with the replies `tapes` marks asked for as tapes: the command
+ * at the head of the queue is the next reply's, and the queue moves on each reply and error reply
+ * (a push is not a reply). A tape is recorded as ["tape", its value].
+ */
+const viaTapes = (chunks: ReadonlyArray<Buffer>, tapes: (reply: number) => boolean): Array<Event> => {
+  const events: Array<Event> = []
+  let replies = 0
+  const decoder = new TextReplyDecoder({
+    onReply: (reply) => {
+      replies++
+      events.push(reply instanceof RespTape ? ["tape", messagesOnly(reply.value(0))] : ["reply", messagesOnly(reply)])
+    },
+    onErrorReply: (error) => {
+      replies++
+      events.push(["error", messagesOnly(error)])
+    },
+    onPush: (reply) => events.push(["push", messagesOnly(reply)]),
+    simpleError: (message) => new SimpleError(message),
+    blobError: (message) => new BlobError(message),
+    tapeWanted: () => tapes(replies),
+  })
+  for (const chunk of chunks) decoder.write(chunk)
+  return events
+}
+
+describe("TextReplyDecoder gives a RespTape to a reply whose command asks for one", () => {
+  it("holds the same value as the text reply, over 3,000 random reply streams cut into random chunks", () => {
+    const random = makeRandom(20261207)
+    let tapes = 0
+    for (let i = 0; i < 3_000; i++) {
+      const values = Array.from({ length: 1 + Math.floor(random.next() * 4) }, () => randomValue(random, 0))
+      if (random.next() < 0.1) values.splice(1, 0, `>2\r\n$7\r\nmessage\r\n${randomValue(random, 1)}`)
+      const wire = values.join("")
+      const chunks = cut(random, Buffer.from(wire), pick(random, [1, 3, 16, 64, 4096]))
+      const plan = values.map(() => random.next() < 0.5)
+      const asTapes = viaTapes(chunks, (reply) => plan[reply] === true)
+      const asText = viaTapes(chunks, () => false)
+      expect(asTapes.length, JSON.stringify(wire.slice(0, 300))).toBe(asText.length)
+      asTapes.forEach(([kind, value], e) => {
+        const [textKind, textValue] = asText[e] as Event
+        // A tape where one was asked for, with the same value; errors and pushes as they were.
+        expect(kind === "tape" ? textKind === "reply" : kind === textKind, JSON.stringify(wire.slice(0, 300))).toBe(
+          true,
+        )
+        expect(value, JSON.stringify(wire.slice(0, 300))).toEqual(textValue)
+        if (kind === "tape") tapes++
+      })
+    }
+    expect(tapes).toBeGreaterThan(2_000)
+  })
+
+  it("keeps a reply that arrives in many chunks in one buffer, and reads on after it", () => {
+    const entries: Array<[string, [string, string]]> = Array.from({ length: 2_000 }, (_, i) => [
+      `${i}-0`,
+      ["payload", `{"n":${i},"t":"${"é".repeat(i % 7)}"}`],
+    ])
+    const reply = `*2\r\n${bulk("$", "s")}*${entries.length}\r\n${entries
+      .map(([id, [name, value]]) => `*2\r\n${bulk("$", id)}*2\r\n${bulk("$", name)}${bulk("$", value)}`)
+      .join("")}`
+    const wire = `+FIRST\r\n${reply}${reply}:7\r\n`
+    const chunks = cut(makeRandom(3), Buffer.from(wire), 65_536)
+    const events = viaTapes(chunks, (n) => n === 1 || n === 2)
+    expect(events.map(([kind]) => kind)).toEqual(["reply", "tape", "tape", "reply"])
+    expect(events[1]?.[1]).toEqual(["s", entries])
+    expect(events[2]?.[1]).toEqual(["s", entries])
+    expect(events[3]).toEqual(["reply", 7])
+  })
+})
+
 describe("ioredis connections decode with TextReplyDecoder", () => {
+  it("gives a TapeCommand's reply as a RespTape, between replies of other commands and after an error", async () => {
+    const redis = new Redis(inject("redisUrl"))
+    try {
+      const stream = `tape-replies-${Date.now()}`
+      await redis.xgroup("CREATE", stream, "g", "0", "MKSTREAM")
+      const payload = JSON.stringify({ device_id: "é-1", text: "a\r\nb" })
+      const id = await redis.xadd(stream, "*", "payload", payload, "received_at", "1700000000000")
+      const read = new TapeCommand("XREADGROUP", ["GROUP", "g", "c", "COUNT", 10, "STREAMS", stream, ">"])
+      const missing = new TapeCommand("XREADGROUP", ["GROUP", "nogroup", "c", "STREAMS", stream, ">"])
+      const before = redis.call("XLEN", stream)
+      redis.sendCommand(read)
+      redis.sendCommand(missing)
+      const after = redis.call("XLEN", stream)
+      expect(await before).toBe(1)
+      const tape = await read.promise
+      expect(tape).toBeInstanceOf(RespTape)
+      expect((tape as RespTape).value(0)).toEqual([
+        stream,
+        [[id, ["payload", payload, "received_at", "1700000000000"]]],
+      ])
+      await expect(missing.promise).rejects.toThrow(/NOGROUP/)
+      expect(await after).toBe(1)
+      await redis.del(stream)
+    } finally {
+      redis.disconnect()
+    }
+  })
+
   it("is installed, and real replies of the commands the processor uses come out as text", async () => {
     expect(textRepliesInstalled()).toBe(true)
     const redis = new Redis(inject("redisUrl"))
