@@ -1,17 +1,18 @@
 import { Context, Effect, Layer, Result, Schema } from "effect"
 import type { StreamEntry } from "../domain/StreamEntry.ts"
 import { previousStreamId } from "../domain/StreamId.ts"
-import { RedisClient, type RedisCommand } from "../redis/RedisClient.ts"
+import { asTape, RedisClient, type RedisCommand } from "../redis/RedisClient.ts"
 import { RedisError } from "../redis/RedisError.ts"
+import { RespTape } from "../redis/RespTape.ts"
 import { DEAD_LETTER_SCRIPT, dlqIdSetKey } from "./deadLetterScript.ts"
 import { GAP_SCRIPT, GAP_SCRIPT_SHA } from "./gapScript.ts"
 import {
   type AutoClaimReply,
+  type EntryBlock,
   parseAutoClaim,
   parseEntries,
   parseFlatMap,
   parseReadGroup,
-  type ReadEntry,
   UnexpectedReply,
 } from "./replies.ts"
 
@@ -42,7 +43,7 @@ export class CursorLost extends Schema.TaggedError<CursorLost>()("CursorLost", {
 export type ConsumerError = RedisError | GroupMissing
 
 export interface NewEntries {
-  readonly entries: Array<ReadEntry>
+  readonly entries: EntryBlock
   readonly lost: CursorLost | undefined
   /** How the acknowledgement sent ahead of the read ended (XACK's count), when there was one. Its
    * failure does not fail the read: the entries read are already delivered to this consumer. */
@@ -105,7 +106,7 @@ export class Consumer extends Context.Service<
     readonly ensureGroup: (startId: string) => Effect.Effect<boolean, RedisError>
     /** This consumer's own pending entries after `afterId` ("0": from the start), without blocking:
      * what it was given before a restart and never acknowledged. */
-    readonly readPending: (afterId: string, count: number) => Effect.Effect<Array<ReadEntry>, ConsumerError>
+    readonly readPending: (afterId: string, count: number) => Effect.Effect<EntryBlock, ConsumerError>
     readonly ack: (ids: ReadonlyArray<string>) => Effect.Effect<number, ConsumerError>
     /** XAUTOCLAIM entries idle at least `minIdleMs`, from `start`. */
     readonly claim: (minIdleMs: number, start: string, count: number) => Effect.Effect<AutoClaimReply, ConsumerError>
@@ -160,7 +161,7 @@ export class Consumer extends Context.Service<
 
         const readPending = (afterId: string, count: number) =>
           redis.blocking
-            .call("XREADGROUP", ["GROUP", group, consumer, "COUNT", count, "STREAMS", stream, afterId])
+            .callTape("XREADGROUP", ["GROUP", group, consumer, "COUNT", count, "STREAMS", stream, afterId])
             .pipe(
               Effect.catch(toGroupMissing("XREADGROUP")),
               Effect.flatMap((reply) => unexpected("XREADGROUP", () => parseReadGroup(reply))),
@@ -174,7 +175,7 @@ export class Consumer extends Context.Service<
             : cmd.call("XACK", [stream, group, ...ids]).pipe(Effect.map(ackCount), Effect.catch(toGroupMissing("XACK")))
 
         const claim = (minIdleMs: number, start: string, count: number) =>
-          cmd.call("XAUTOCLAIM", [stream, group, consumer, minIdleMs, start, "COUNT", count]).pipe(
+          cmd.callTape("XAUTOCLAIM", [stream, group, consumer, minIdleMs, start, "COUNT", count]).pipe(
             Effect.catch(toGroupMissing("XAUTOCLAIM")),
             Effect.flatMap((reply) => unexpected("XAUTOCLAIM", () => parseAutoClaim(reply))),
           )
@@ -318,7 +319,11 @@ export class Consumer extends Context.Service<
               read?.failure ?? new RedisError({ command: "XREADGROUP", reason: "no reply" }),
             )
           }
-          const entries = yield* unexpected("XREADGROUP", () => parseReadGroup(read.success))
+          const reply = read.success
+          const entries = yield* unexpected("XREADGROUP", () => {
+            if (!(reply instanceof RespTape)) throw new UnexpectedReply("XREADGROUP", reply)
+            return parseReadGroup(reply)
+          })
           if (check === undefined || Result.isFailure(check)) {
             // After a Redis restart the script cache is empty: load it for the next read. This
             // read's entries are kept; they are already delivered to us.
@@ -344,7 +349,7 @@ export class Consumer extends Context.Service<
 
         const readNew = (count: number, blockMs: number, ack: ReadonlyArray<string> = []) => {
           const check: RedisCommand = ["EVALSHA", GAP_SCRIPT_SHA, 1, stream, group]
-          const read: RedisCommand = [
+          const read = asTape([
             "XREADGROUP",
             "GROUP",
             group,
@@ -356,7 +361,7 @@ export class Consumer extends Context.Service<
             "STREAMS",
             stream,
             ">",
-          ]
+          ])
           return ack.length === 0
             ? redis.blocking
                 .pipelineSettled([check, read])

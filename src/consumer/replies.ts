@@ -1,41 +1,12 @@
 import type { StreamEntry } from "../domain/StreamEntry.ts"
+import { ARRAY, NULL, type RespTape, STRING } from "../redis/RespTape.ts"
+import { EntryBlock, type ReadEntry, UnexpectedReply } from "./EntryBlock.ts"
 
-/** Reply shapes of the stream commands, checked rather than cast: a reply Redis changes between
- * versions shows up as a clear error here instead of as `undefined` deep in the pipeline. */
-
-export class UnexpectedReply extends Error {
-  constructor(command: string, reply: unknown) {
-    super(`unexpected ${command} reply: ${JSON.stringify(reply)?.slice(0, 200)}`)
-  }
-}
+export { EntryBlock, type ReadEntry, UnexpectedReply }
 
 const isStringArray = (v: unknown): v is Array<string> => Array.isArray(v) && v.every((x) => typeof x === "string")
 
-/** A pending entry that was deleted from the stream comes back with no fields. */
-export interface ReadEntry {
-  readonly id: string
-  readonly fields: ReadonlyArray<string> | null
-}
-
-/**
- * Checks that `fields` are all strings, and puts one shared string in place of each field name
- * every entry carries (SPEC §3.1). The reply holds a fresh copy of each name per entry, which every
- * batch in flight would keep (and V8 copy from one generation to the next); the shared one also
- * makes `fieldValue`'s comparisons a pointer check.
- */
-const isStringArrayWithSharedNames = (fields: unknown): fields is Array<string> => {
-  if (!Array.isArray(fields)) return false
-  for (let i = 0; i < fields.length; i++) {
-    const field: unknown = fields[i]
-    if (typeof field !== "string") return false
-    if (i % 2 === 1) continue
-    if (field === "payload") fields[i] = "payload"
-    else if (field === "received_at") fields[i] = "received_at"
-    else if (field === "source") fields[i] = "source"
-  }
-  return true
-}
-
+/** Entries as strings (XRANGE; the reads come as an EntryBlock). */
 export const parseEntries = (command: string, reply: unknown): Array<ReadEntry> => {
   if (!Array.isArray(reply)) throw new UnexpectedReply(command, reply)
   const entries: Array<ReadEntry> = new Array(reply.length)
@@ -43,7 +14,7 @@ export const parseEntries = (command: string, reply: unknown): Array<ReadEntry> 
     const item: unknown = reply[i]
     if (!Array.isArray(item) || typeof item[0] !== "string") throw new UnexpectedReply(command, item)
     const fields: unknown = item[1]
-    if (fields !== null && !isStringArrayWithSharedNames(fields)) throw new UnexpectedReply(command, item)
+    if (fields !== null && !isStringArray(fields)) throw new UnexpectedReply(command, item)
     entries[i] = { id: item[0], fields }
   }
   return entries
@@ -51,28 +22,39 @@ export const parseEntries = (command: string, reply: unknown): Array<ReadEntry> 
 
 /** XREADGROUP on one stream: null on timeout; otherwise the stream → entries map, which arrives
  * flat (`[stream, entries]`, RESP3 maps) or nested (`[[stream, entries]]`, RESP2). */
-export const parseReadGroup = (reply: unknown): Array<ReadEntry> => {
-  if (reply === null) return []
-  if (Array.isArray(reply) && typeof reply[0] === "string" && reply.length === 2) {
-    return parseEntries("XREADGROUP", reply[1])
+export const parseReadGroup = (tape: RespTape): EntryBlock => {
+  if (tape.kind(0) === NULL) return EntryBlock.empty
+  if (tape.kind(0) === ARRAY) {
+    if (tape.first(0) === 2 && tape.kind(1) === STRING) return EntryBlock.fromTape("XREADGROUP", tape, 2)
+    if (tape.first(0) === 1 && tape.kind(1) === ARRAY && tape.first(1) === 2 && tape.kind(2) === STRING) {
+      return EntryBlock.fromTape("XREADGROUP", tape, 3)
+    }
   }
-  if (Array.isArray(reply) && reply.length === 1 && Array.isArray(reply[0])) {
-    return parseEntries("XREADGROUP", (reply[0] as Array<unknown>)[1])
-  }
-  throw new UnexpectedReply("XREADGROUP", reply)
+  throw new UnexpectedReply("XREADGROUP", tape.value(0))
 }
 
 export interface AutoClaimReply {
   readonly next: string
-  readonly entries: Array<ReadEntry>
+  readonly entries: EntryBlock
+  /** Ids that were pending but are no longer in the stream (Redis 7+). */
   readonly deleted: Array<string>
 }
 
-export const parseAutoClaim = (reply: unknown): AutoClaimReply => {
-  if (!Array.isArray(reply) || typeof reply[0] !== "string") throw new UnexpectedReply("XAUTOCLAIM", reply)
-  const deleted: unknown = reply[2] ?? []
-  if (!isStringArray(deleted)) throw new UnexpectedReply("XAUTOCLAIM", reply)
-  return { next: reply[0], entries: parseEntries("XAUTOCLAIM", reply[1]), deleted }
+/** XAUTOCLAIM: `[next, entries, deleted ids]` (no third item before Redis 7). */
+export const parseAutoClaim = (tape: RespTape): AutoClaimReply => {
+  const items = tape.kind(0) === ARRAY ? tape.first(0) : 0
+  if (items < 2 || items > 3 || tape.kind(1) !== STRING) throw new UnexpectedReply("XAUTOCLAIM", tape.value(0))
+  const entries = EntryBlock.fromTape("XAUTOCLAIM", tape, 2)
+  const deleted: Array<string> = []
+  if (items === 3) {
+    const list = tape.next(2)
+    if (tape.kind(list) !== ARRAY) throw new UnexpectedReply("XAUTOCLAIM", tape.value(0))
+    for (let id = list + 1; id < tape.next(list); id++) {
+      if (tape.kind(id) !== STRING) throw new UnexpectedReply("XAUTOCLAIM", tape.value(0))
+      deleted.push(tape.text(id))
+    }
+  }
+  return { next: tape.text(1), entries, deleted }
 }
 
 /** Flat [key, value, key, value] replies (XINFO) as a record. */

@@ -33,6 +33,10 @@ interface Utf8Write {
  * cheaper than a call into the runtime; longer ones go to Buffer's encoder. */
 const ASCII_LOOP_LIMIT = 32
 
+/** Up to this many bytes an element is copied by a loop, which is cheaper than `set` and the view
+ * it needs. */
+const BYTE_LOOP_LIMIT = 64
+
 /**
  * Writes one-dimensional arrays without nulls back to back into one buffer, which grows as needed.
  * `begin` an array with its element OID and length, write exactly that many elements, `end` it;
@@ -113,6 +117,23 @@ export class BinaryArrayWriter {
     if (written === -1) written = (buffer as unknown as Utf8Write).utf8Write(value, start, buffer.length - start)
     this.view.setInt32(this.at, written)
     this.at = start + written
+    this.remaining--
+  }
+
+  /** A text element whose UTF-8 bytes are source[start, end). */
+  bytes(source: Uint8Array, start: number, end: number): void {
+    const length = end - start
+    this.ensure(4 + length)
+    this.view.setInt32(this.at, length)
+    const buffer = this.buffer
+    let at = this.at + 4
+    if (length <= BYTE_LOOP_LIMIT) {
+      for (let i = start; i < end; i++) buffer[at++] = source[i] as number
+    } else {
+      buffer.set(source.subarray(start, end), at)
+      at += length
+    }
+    this.at = at
     this.remaining--
   }
 

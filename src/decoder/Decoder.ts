@@ -1,5 +1,7 @@
 import { Context, Layer, Result, Schema } from "effect"
+import { EntryBlock } from "../consumer/EntryBlock.ts"
 import type { Position } from "../domain/Position.ts"
+import { PositionBatch, RECEIVED_AT } from "../domain/PositionBatch.ts"
 import { fieldValue, type StreamEntry } from "../domain/StreamEntry.ts"
 import { attributesText } from "./attributesText.ts"
 import { CodecError } from "./CodecError.ts"
@@ -15,9 +17,11 @@ const decodePayload = Schema.decodeUnknownResult(PayloadSchema)
 
 const fail = (entryId: string, reason: string) => Result.fail(new CodecError({ entryId, reason }))
 
-/** Stream entry → Position, or a CodecError naming the entry and the reason. Pure and synchronous:
- * the hot path decodes a whole batch in a loop without an effect per record. */
-export const decodeEntry = (entry: StreamEntry): Result.Result<Position, CodecError> => {
+/**
+ * Stream entry → Position, or a CodecError naming the entry and the reason, from its strings: the
+ * full path, for what `decodeInPlace` does not take (and the one that names what is wrong).
+ */
+export const decodeEntryFields = (entry: StreamEntry): Result.Result<Position, CodecError> => {
   const raw = fieldValue(entry, "payload")
   if (raw === undefined) return fail(entry.id, "missing field `payload`")
   if (raw.length > MAX_PAYLOAD_BYTES)
@@ -31,8 +35,7 @@ export const decodeEntry = (entry: StreamEntry): Result.Result<Position, CodecEr
       ? payload
       : fail(entry.id, `received_at ${JSON.stringify(receivedAtRaw)} is not epoch milliseconds`)
   }
-  const scanned = scanPayload(entry.id, raw, receivedAtMs)
-  return scanned !== undefined ? Result.succeed(scanned) : decodePayloadText(entry.id, raw, receivedAtMs)
+  return decodePayloadText(entry.id, raw, receivedAtMs)
 }
 
 /** The full path, for payloads `scanPayload` does not take: JSON.parse, the payload check, and the
@@ -68,26 +71,79 @@ export const decodePayloadText = (
 }
 
 export interface DecodedBatch {
-  readonly positions: Array<Position>
+  readonly positions: PositionBatch
   readonly failures: Array<CodecError>
 }
 
-export const decodeEntries = (entries: ReadonlyArray<StreamEntry>): DecodedBatch => {
-  const positions: Array<Position> = []
+const DIGIT_0 = 0x30
+/** Up to this many digits a decimal is a safe integer. */
+const MAX_PLAIN_DIGITS = 15
+
+/** The value of 1–15 ASCII digits in bytes[start, end), or NaN: anything else is left to `Number`
+ * (the full path), which gives the same value for these. */
+const plainInteger = (bytes: Buffer, start: number, end: number): number => {
+  if (end <= start || end - start > MAX_PLAIN_DIGITS) return Number.NaN
+  let value = 0
+  for (let i = start; i < end; i++) {
+    const digit = (bytes[i] as number) - DIGIT_0
+    if (digit < 0 || digit > 9) return Number.NaN
+    value = value * 10 + digit
+  }
+  return value
+}
+
+/**
+ * Entry `i` of `block` decoded in place, from the reply's bytes, as the next row of `out`: the
+ * common case, a payload `scanPayload` takes and a plain `received_at` (or none). False when it is
+ * not that case; the full path then decides, from the entry's strings.
+ */
+const decodeInPlace = (block: EntryBlock, i: number, out: PositionBatch): boolean => {
+  const start = block.payloadStart[i] as number
+  const end = block.payloadEnd[i] as number
+  if (start < 0 || end - start > MAX_PAYLOAD_BYTES) return false
+  let receivedAtMs = Number.NaN
+  const receivedAtStart = block.receivedAtStart[i] as number
+  if (receivedAtStart >= 0) {
+    receivedAtMs = plainInteger(block.bytes, receivedAtStart, block.receivedAtEnd[i] as number)
+    if (Number.isNaN(receivedAtMs)) return false
+  }
+  if (!scanPayload(block.bytes, start, end, out)) return false
+  out.numbers[RECEIVED_AT * out.capacity + out.length] = receivedAtMs
+  out.commit(block.ids[i] as string)
+  return true
+}
+
+/** Entries `rows` of `block` (all of them when undefined), in that order: each a row of `positions`
+ * or a failure. Pure and synchronous: the hot path decodes a whole batch in a loop, with no effect
+ * and no object per record. Entries deleted from the stream are the caller's to sort out first. */
+export const decodeBlock = (block: EntryBlock, rows?: ReadonlyArray<number>): DecodedBatch => {
+  const count = rows === undefined ? block.length : rows.length
+  const positions = new PositionBatch(block.bytes, count)
   const failures: Array<CodecError> = []
-  for (const entry of entries) {
-    const result = decodeEntry(entry)
-    if (Result.isSuccess(result)) positions.push(result.success)
-    else failures.push(result.failure)
+  for (let k = 0; k < count; k++) {
+    const i = rows === undefined ? k : (rows[k] as number)
+    if (decodeInPlace(block, i, positions)) continue
+    const { id, fields } = block.entry(i)
+    const decoded = decodeEntryFields({ id, fields: fields ?? [] })
+    if (Result.isSuccess(decoded)) positions.append(decoded.success)
+    else failures.push(decoded.failure)
   }
   return { positions, failures }
+}
+
+/** One entry through the processor's own path (`decodeBlock`), for tools and tests. */
+export const decodeEntry = (entry: StreamEntry): Result.Result<Position, CodecError> => {
+  const { positions, failures } = decodeBlock(EntryBlock.of([entry]))
+  const failure = failures[0]
+  return failure === undefined ? Result.succeed(positions.position(0)) : Result.fail(failure)
 }
 
 export class Decoder extends Context.Service<
   Decoder,
   {
-    readonly decode: (entries: ReadonlyArray<StreamEntry>) => DecodedBatch
+    /** decodeBlock */
+    readonly decode: (block: EntryBlock, rows?: ReadonlyArray<number>) => DecodedBatch
   }
 >()("telemetry/decoder/Decoder") {
-  static readonly layer = Layer.succeed(Decoder, Decoder.of({ decode: decodeEntries }))
+  static readonly layer = Layer.succeed(Decoder, Decoder.of({ decode: decodeBlock }))
 }

@@ -1,7 +1,8 @@
 import { Context, Duration, Effect, Layer, LogLevel, Metric, Schedule } from "effect"
 import { Consumer, type DeadLetter } from "../consumer/Consumer.ts"
-import { type ReadEntry, withFields } from "../consumer/replies.ts"
+import type { EntryBlock } from "../consumer/replies.ts"
 import { Decoder } from "../decoder/Decoder.ts"
+import { inOrder } from "../domain/PositionBatch.ts"
 import { streamIdTimeMs } from "../domain/StreamId.ts"
 import * as M from "../metrics/processorMetrics.ts"
 import { registerRecordHistogram } from "../metrics/RecordHistogram.ts"
@@ -26,7 +27,7 @@ const countAll = (update: (services: Context.Context<never>) => void) =>
 
 export interface Batch {
   readonly source: BatchSource
-  readonly entries: ReadonlyArray<ReadEntry>
+  readonly entries: EntryBlock
   /** Delivery counts, for re-read and claimed entries (new ones have been delivered once). */
   readonly deliveries?: ReadonlyMap<string, number>
 }
@@ -185,8 +186,30 @@ export class BatchProcessor extends Context.Service<
           )
         })
 
+        /** A dead letter of entry `i` of `block`, its fields as stored. */
+        const letterOf = (block: EntryBlock, i: number, errorTag: string, errorMessage: string, deliveries: number) => {
+          const { id, fields } = block.entry(i)
+          return { entry: { id, fields: fields ?? [] }, errorTag, errorMessage, deliveries } satisfies DeadLetter
+        }
+
         const prepare = Effect.fnUntraced(function* (batch: Batch) {
-          const { present, deleted } = withFields(batch.entries)
+          const block = batch.entries
+          // Entries deleted while pending and entries delivered too often are sorted out first;
+          // `live` lists the others only when there are such entries (a new read has none).
+          let live: Array<number> | undefined
+          const deleted: Array<string> = []
+          const letters: Array<DeadLetter> = []
+          for (let i = 0; i < block.length; i++) {
+            const deliveries = deliveriesOf(batch.deliveries, block.ids[i] as string)
+            if (block.isDeleted(i) || deliveries > options.maxDeliveries) {
+              live ??= inOrder(i)
+              if (block.isDeleted(i)) deleted.push(block.ids[i] as string)
+              else {
+                const reason = `delivered ${deliveries} times without being written (MAX_DELIVERIES=${options.maxDeliveries})`
+                letters.push(letterOf(block, i, "MaxDeliveriesExceeded", reason, deliveries))
+              }
+            } else live?.push(i)
+          }
           if (deleted.length > 0) {
             yield* Effect.logWarning("pending entries were deleted from the stream before they were processed").pipe(
               Effect.annotateLogs({
@@ -200,40 +223,19 @@ export class BatchProcessor extends Context.Service<
             yield* redisMust("XACK deleted entries", consumer.ack(deleted))
           }
 
-          const letters: Array<DeadLetter> = []
-          let live = present
-          if (batch.deliveries !== undefined) {
-            live = []
-            for (const entry of present) {
-              const deliveries = deliveriesOf(batch.deliveries, entry.id)
-              if (deliveries > options.maxDeliveries) {
-                letters.push({
-                  entry,
-                  errorTag: "MaxDeliveriesExceeded",
-                  errorMessage: `delivered ${deliveries} times without being written (MAX_DELIVERIES=${options.maxDeliveries})`,
-                  deliveries,
-                })
-              } else live.push(entry)
-            }
-          }
-
-          const { positions, failures } = decoder.decode(live)
+          const { positions, failures } = decoder.decode(block, live)
           yield* countAll((services) => {
-            M.recordsRead.updateUnsafe(batch.entries.length, services)
+            M.recordsRead.updateUnsafe(block.length, services)
             M.decodedOk.updateUnsafe(positions.length, services)
           })
           if (failures.length > 0) {
             yield* Metric.update(M.decodedError, failures.length)
-            const liveById = new Map(live.map((e) => [e.id, e]))
+            const rowOf = new Map(block.ids.map((id, i) => [id, i]))
             for (const failure of failures) {
-              const entry = liveById.get(failure.entryId)
-              if (entry !== undefined) {
-                letters.push({
-                  entry,
-                  errorTag: failure._tag,
-                  errorMessage: failure.reason,
-                  deliveries: deliveriesOf(batch.deliveries, failure.entryId),
-                })
+              const i = rowOf.get(failure.entryId)
+              if (i !== undefined) {
+                const deliveries = deliveriesOf(batch.deliveries, failure.entryId)
+                letters.push(letterOf(block, i, failure._tag, failure.reason, deliveries))
               }
             }
           }
@@ -244,7 +246,7 @@ export class BatchProcessor extends Context.Service<
           }
           return {
             source: batch.source,
-            entryCount: batch.entries.length,
+            entryCount: block.length,
             encoded: writer.encode(positions),
             letters,
             deleted: deleted.length,

@@ -1,6 +1,6 @@
 import { Deferred, Duration, Effect, Latch, Metric, Queue, Result, Schedule, Stream } from "effect"
 import { Consumer, type ConsumerError } from "../consumer/Consumer.ts"
-import type { ReadEntry } from "../consumer/replies.ts"
+import { EntryBlock } from "../consumer/replies.ts"
 import * as M from "../metrics/processorMetrics.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
 import { HeapPolicy } from "../runtime/HeapPolicy.ts"
@@ -24,7 +24,7 @@ export interface ProcessorOptions {
   readonly consumerIdleRemoveMs: number
 }
 
-const EMPTY: Batch = { source: "new", entries: [] }
+const EMPTY: Batch = { source: "new", entries: EntryBlock.empty }
 
 /**
  * The processor's long-running work, run by the main fiber. Interrupting it (SIGTERM) interrupts
@@ -62,11 +62,11 @@ export const runProcessor = (options: ProcessorOptions) =>
 
     const resilient = recovery.resilient
 
-    const withDeliveries = (source: Batch["source"], entries: Array<ReadEntry>) => {
-      const first = entries[0]
-      const last = entries.at(-1)
+    const withDeliveries = (source: Batch["source"], entries: EntryBlock) => {
+      const first = entries.ids[0]
+      const last = entries.ids.at(-1)
       if (first === undefined || last === undefined) return Effect.succeed<Batch>({ source, entries })
-      return resilient("XPENDING deliveries", consumer.deliveries(first.id, last.id, entries.length * 10)).pipe(
+      return resilient("XPENDING deliveries", consumer.deliveries(first, last, entries.length * 10)).pipe(
         Effect.map((deliveries): Batch => ({ source, entries, deliveries })),
       )
     }
@@ -119,7 +119,7 @@ export const runProcessor = (options: ProcessorOptions) =>
       if (cursor !== undefined) {
         return resilient("XREADGROUP pending", consumer.readPending(cursor, options.readCount)).pipe(
           Effect.flatMap((entries) => {
-            const last = entries.at(-1)
+            const last = entries.ids.at(-1)
             if (last === undefined) {
               pendingCursor = undefined
               return Effect.logInfo("own pending entries re-read; reading new entries").pipe(
@@ -127,7 +127,7 @@ export const runProcessor = (options: ProcessorOptions) =>
                 Effect.as(EMPTY),
               )
             }
-            pendingCursor = last.id
+            pendingCursor = last
             return withDeliveries("pending", entries)
           }),
         )

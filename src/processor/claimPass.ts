@@ -1,6 +1,6 @@
 import { Effect, Metric } from "effect"
 import { Consumer, type ConsumerError } from "../consumer/Consumer.ts"
-import { parseEntries, type ReadEntry, UnexpectedReply } from "../consumer/replies.ts"
+import { EntryBlock, UnexpectedReply } from "../consumer/replies.ts"
 import * as M from "../metrics/processorMetrics.ts"
 import { RedisClient } from "../redis/RedisClient.ts"
 import { RedisError } from "../redis/RedisError.ts"
@@ -41,13 +41,13 @@ export const claimPass = Effect.fn("claimPass")(function* (options: ClaimPassOpt
   const { stream, group, consumer: self } = consumer.options
   const total = { claimed: 0, inserted: 0, duplicate: 0, deadLettered: 0, deleted: 0 }
 
-  const run = Effect.fnUntraced(function* (entries: Array<ReadEntry>): Effect.fn.Return<void, ConsumerError> {
-    const first = entries[0]
-    const last = entries.at(-1)
+  const run = Effect.fnUntraced(function* (entries: EntryBlock): Effect.fn.Return<void, ConsumerError> {
+    const first = entries.ids[0]
+    const last = entries.ids.at(-1)
     if (first === undefined || last === undefined) return
     total.claimed += entries.length
     yield* Metric.update(M.recordsClaimed, entries.length)
-    const deliveries = yield* consumer.deliveries(first.id, last.id, entries.length * 10)
+    const deliveries = yield* consumer.deliveries(first, last, entries.length * 10)
     const batch: Batch = { source: "claimed", entries, deliveries }
     const outcome = yield* Effect.uninterruptible(processor.process(batch))
     total.inserted += outcome.inserted
@@ -91,9 +91,9 @@ export const claimPass = Effect.fn("claimPass")(function* (options: ClaimPassOpt
           )
         : []
       if (ids.length === 0) break
-      const reply = yield* redis.commands.call("XCLAIM", [stream, group, self, options.minIdleMs, ...ids])
+      const reply = yield* redis.commands.callTape("XCLAIM", [stream, group, self, options.minIdleMs, ...ids])
       const entries = yield* Effect.try({
-        try: () => parseEntries("XCLAIM", reply),
+        try: () => EntryBlock.fromTape("XCLAIM", reply, 0),
         catch: (error) =>
           new RedisError({
             command: "XCLAIM",

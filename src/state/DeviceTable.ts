@@ -122,23 +122,41 @@ export class DeviceTable {
   }
 
   /**
-   * Applies one record to its device (added with no stored fix if it is not in the table): the latest fix wins, a late,
-   * out-of-order record never moves last-seen back. The device becomes the most recently used,
-   * once per `batch` (moving it again within a batch changes nothing).
+   * Applies one record to its device (added with no stored fix if it is not in the table): the
+   * latest fix wins, a late, out-of-order record never moves last-seen back. The device becomes the
+   * most recently used, once per `batch` (moving it again within a batch changes nothing).
    */
   observe(position: Position, batch: number): void {
-    this.observeAt(this.slots.get(position.deviceKey) ?? this.add(position.deviceId, undefined), position, batch)
+    const p = position
+    const slot = this.slots.get(p.deviceKey) ?? this.add(p.deviceId, undefined)
+    this.observeAt(slot, p.tsMs, p.lat, p.lon, p.altitude, p.angle, p.speed, p.satellites, batch)
   }
 
-  /** `observe` at a slot from `slotOf`, looked up with no add or delete in between (an add may
-   * evict, and a freed slot is handed to another device). */
-  observeAt(slot: number, position: Position, batch: number): void {
+  /** `observe` of a record's fix at a slot from `slotOf`, looked up with no add or delete in
+   * between (an add may evict, and a freed slot is handed to another device). */
+  observeAt(
+    slot: number,
+    tsMs: number,
+    lat: number,
+    lon: number,
+    altitude: number,
+    angle: number,
+    speed: number,
+    satellites: number,
+    batch: number,
+  ): void {
     const v = this.values
     const at = slot * STRIDE
     v[at + RECORDS] = (v[at + RECORDS] as number) + 1
-    if (position.tsMs >= (v[at + LAST_SEEN] as number)) {
-      v[at + LAST_SEEN] = position.tsMs
-      writeFix(v, at, position)
+    if (tsMs >= (v[at + LAST_SEEN] as number)) {
+      v[at + LAST_SEEN] = tsMs
+      v[at + TS] = tsMs
+      v[at + LAT] = lat
+      v[at + LON] = lon
+      v[at + ALTITUDE] = altitude
+      v[at + ANGLE] = angle
+      v[at + SPEED] = speed
+      v[at + SATELLITES] = satellites
     } else {
       v[at + OUT_OF_ORDER] = (v[at + OUT_OF_ORDER] as number) + 1
     }
@@ -208,9 +226,9 @@ export class DeviceTable {
 /** The id a key stands for: a number key is the canonical decimal of its id (deviceKeyOf). */
 const idOf = (key: DeviceKey): string => (typeof key === "number" ? String(key) : key)
 
-/** The id as a string of its own. Ids are cut from payload text (scanPayload), and V8 represents a cut
- * of 13 characters or more as a view of the whole text: kept as a key, it would keep each device's
- * first payload alive for as long as the device stays in the table (~400 bytes a device). */
+/** The id as a string of its own. V8 represents a cut of 13 characters or more from a string as a
+ * view of the whole: a key cut from a larger text (a payload, a reply) would keep that text alive
+ * for as long as the device stays in the table. Paid once per device added. */
 const ownCopy = (id: string): string => JSON.parse(JSON.stringify(id)) as string
 
 const writeFix = (v: Float64Array, at: number, fix: Readonly<LastFix>): void => {

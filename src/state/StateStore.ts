@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, Schema } from "effect"
-import type { Position } from "../domain/Position.ts"
+import { ALTITUDE, ANGLE, LAT, LON, type PositionBatch, SATELLITES, SPEED, TS } from "../domain/PositionBatch.ts"
 import type { DeviceState, LastFix } from "./DeviceState.ts"
 import { DeviceTable } from "./DeviceTable.ts"
 
@@ -28,7 +28,7 @@ export class StateStore extends Context.Service<
   StateStore,
   {
     /** Applies a batch of positions; devices not in memory are rehydrated first, in one load. */
-    readonly observeBatch: (positions: ReadonlyArray<Position>) => Effect.Effect<void, StateLoadError>
+    readonly observeBatch: (positions: PositionBatch) => Effect.Effect<void, StateLoadError>
     readonly get: (deviceId: string) => DeviceState | undefined
     /** Drops a device so that its next record rehydrates it (operators' `rehydrate`). */
     readonly forget: (deviceId: string) => void
@@ -43,23 +43,38 @@ export class StateStore extends Context.Service<
         const table = new DeviceTable(options.maxDevices)
         let batch = 0
 
-        const observeBatch = Effect.fnUntraced(function* (positions: ReadonlyArray<Position>) {
+        /** Applies row `row` at `slot` (looked up with no add in between). */
+        const observeRow = (slot: number, positions: PositionBatch, row: number) => {
+          const n = positions.numbers
+          const c = positions.capacity
+          table.observeAt(
+            slot,
+            n[TS * c + row] as number,
+            n[LAT * c + row] as number,
+            n[LON * c + row] as number,
+            n[ALTITUDE * c + row] as number,
+            n[ANGLE * c + row] as number,
+            n[SPEED * c + row] as number,
+            n[SATELLITES * c + row] as number,
+            batch,
+          )
+        }
+
+        const observeBatch = Effect.fnUntraced(function* (positions: PositionBatch) {
           batch++
           const slots = new Int32Array(positions.length)
           let cold: Set<string> | undefined
-          for (let i = 0; i < positions.length; i++) {
-            const position = positions[i] as Position
-            const slot = table.slotOf(position.deviceKey)
-            slots[i] = slot
+          for (let row = 0; row < positions.length; row++) {
+            const slot = table.slotOf(positions.deviceKey(row))
+            slots[row] = slot
             if (slot < 0) {
               cold ??= new Set()
-              cold.add(position.deviceId)
+              cold.add(positions.deviceId(row))
             }
           }
           if (cold === undefined) {
             // Every device is in the table and nothing ran since the lookups: one lookup a record.
-            for (let i = 0; i < positions.length; i++)
-              table.observeAt(slots[i] as number, positions[i] as Position, batch)
+            for (let row = 0; row < positions.length; row++) observeRow(slots[row] as number, positions, row)
             return
           }
           // The load yields, and other batches may add and evict meanwhile: look up again after it.
@@ -67,7 +82,10 @@ export class StateStore extends Context.Service<
           for (const [deviceId, fix] of stored) {
             if (!table.has(deviceId)) table.add(deviceId, fix)
           }
-          for (const p of positions) table.observe(p, batch)
+          for (let row = 0; row < positions.length; row++) {
+            const slot = table.slotOf(positions.deviceKey(row))
+            observeRow(slot < 0 ? table.add(positions.deviceId(row), undefined) : slot, positions, row)
+          }
         })
 
         return StateStore.of({

@@ -2,9 +2,10 @@ import * as PgPool from "@effect/sql-pg/PgPool"
 import { Context, Effect, Layer, type Redacted } from "effect"
 import { InsertPoolFromUrl } from "../db/Postgres.ts"
 import type { Position } from "../domain/Position.ts"
-import { decodeChunk, type EncodedChunk, encodeChunk } from "./encodedChunk.ts"
+import { inOrder, PositionBatch } from "../domain/PositionBatch.ts"
+import { decodeChunk, type EncodedChunk, encodeRows } from "./encodedChunk.ts"
 import { insertEncoded } from "./insertPositions.ts"
-import { sortByKey } from "./positionColumns.ts"
+import { sortOrder } from "./positionColumns.ts"
 import { classifySqlError, type PermanentWriteError, type TransientWriteError } from "./WriteError.ts"
 
 export interface FailedRecord {
@@ -45,16 +46,14 @@ export interface EncodedBatch {
   readonly chunks: ReadonlyArray<EncodedChunk>
 }
 
-/** The positions in key order (sortByKey), `chunkSize` rows per chunk. */
-export const encodeBatch = (positions: ReadonlyArray<Position>, chunkSize: number): EncodedBatch => {
-  const sorted = sortByKey(positions)
+/** The positions in key order (sortOrder), `chunkSize` rows per chunk. */
+export const encodeBatch = (positions: PositionBatch, chunkSize: number): EncodedBatch => {
+  const order = sortOrder(positions)
   const chunks: Array<EncodedChunk> = []
-  for (let from = 0; from < sorted.length; from += chunkSize) {
-    chunks.push(encodeChunk(sorted, from, Math.min(from + chunkSize, sorted.length)))
+  for (let from = 0; from < order.length; from += chunkSize) {
+    chunks.push(encodeRows(positions, order, from, Math.min(from + chunkSize, order.length)))
   }
-  const streamIds: Array<string> = new Array(positions.length)
-  for (let i = 0; i < positions.length; i++) streamIds[i] = (positions[i] as Position).streamId
-  return { streamIds, chunks }
+  return { streamIds: positions.streamIds, chunks }
 }
 
 export class Writer extends Context.Service<
@@ -62,7 +61,7 @@ export class Writer extends Context.Service<
   {
     /** Sorts and encodes a batch: pure and synchronous, done as soon as the batch is decoded so
      * that the decoded objects can be dropped young. */
-    readonly encode: (positions: ReadonlyArray<Position>) => EncodedBatch
+    readonly encode: (positions: PositionBatch) => EncodedBatch
     /** Writes the batch, one round trip per chunk. Fails only with a transient error; the caller
      * retries (chunks already written come back as duplicates, so a retry is safe). */
     readonly write: (batch: EncodedBatch) => Effect.Effect<WriteReport, TransientWriteError>
@@ -84,7 +83,7 @@ export class Writer extends Context.Service<
          */
         const writeChunk = (
           chunk: EncodedChunk,
-          rows: () => ReadonlyArray<Position>,
+          rows: () => PositionBatch,
           from: number,
           to: number,
           report: ReportInProgress,
@@ -96,12 +95,13 @@ export class Writer extends Context.Service<
             Effect.catchTag("PermanentWriteError", (error) => {
               const sorted = rows()
               if (to - from === 1) {
-                report.failed.push({ position: sorted[from] as Position, error })
+                report.failed.push({ position: sorted.position(from), error })
                 return Effect.void
               }
               const middle = from + Math.ceil((to - from) / 2)
+              const order = inOrder(sorted.length)
               const half = (start: number, end: number) =>
-                writeChunk(encodeChunk(sorted, start, end), () => sorted, start, end, report)
+                writeChunk(encodeRows(sorted, order, start, end), () => sorted, start, end, report)
               return half(from, middle).pipe(Effect.andThen(half(middle, to)))
             }),
           )
@@ -109,7 +109,7 @@ export class Writer extends Context.Service<
         const write = Effect.fnUntraced(function* (batch: EncodedBatch) {
           const report = emptyReport()
           for (const chunk of batch.chunks) {
-            yield* writeChunk(chunk, () => decodeChunk(chunk), 0, chunk.rows, report)
+            yield* writeChunk(chunk, () => PositionBatch.of(decodeChunk(chunk)), 0, chunk.rows, report)
           }
           // Everything not rejected is stored. Reported in the order given, which is stream order:
           // Redis acknowledges ids in that order at about half the cost of the (device, time) order
@@ -142,8 +142,8 @@ export class Writer extends Context.Service<
       Writer,
       Writer.of({
         encode: (positions) => ({
-          streamIds: positions.map((p) => p.streamId),
-          chunks: positions.length === 0 ? [] : [encodeChunk(positions)],
+          streamIds: positions.streamIds,
+          chunks: positions.length === 0 ? [] : [encodeRows(positions, inOrder(positions.length), 0, positions.length)],
         }),
         write: (batch) => behaviour(batch.chunks.flatMap(decodeChunk)),
       }),

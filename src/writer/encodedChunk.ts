@@ -1,6 +1,19 @@
 import * as PgTypes from "@effect/sql-pg/PgTypes"
 import { BinaryArrayReader, BinaryArrayWriter, type EncodedArray, encodedParameter } from "../db/encodedArrays.ts"
 import { deviceKeyOf, type Position } from "../domain/Position.ts"
+import {
+  ALTITUDE,
+  ANGLE,
+  EVENT_ID,
+  LAT,
+  LON,
+  type PositionBatch,
+  PRIORITY,
+  RECEIVED_AT,
+  SATELLITES,
+  SPEED,
+  TS,
+} from "../domain/PositionBatch.ts"
 import { NO_RECEIVED_AT } from "./positionColumns.ts"
 
 /**
@@ -23,56 +36,54 @@ const FLOAT8_COLUMNS = 10
 
 const NO_RECEIVED_AT_PARAMETER = PgTypes.float8(NO_RECEIVED_AT)
 
-/** positions[from, to), in that order. One loop per column: the arrays go one after the other. */
-export const encodeChunk = (positions: ReadonlyArray<Position>, from = 0, to = positions.length): EncodedChunk => {
+/** The numeric columns after the device id, in INSERT_POSITIONS's order ($3…$11). */
+const FIX_COLUMNS = [TS, LAT, LON, ALTITUDE, ANGLE, SPEED, SATELLITES, PRIORITY, EVENT_ID] as const
+
+/** Rows order[from, to) of `batch`, in that order. The texts are copied from the batch's bytes. */
+export const encodeRows = (batch: PositionBatch, order: ArrayLike<number>, from: number, to: number): EncodedChunk => {
   const rows = to - from
   let textLength = 0
-  for (let i = from; i < to; i++) {
-    const p = positions[i] as Position
-    textLength += p.deviceId.length + p.attributesJson.length + p.streamId.length
+  for (let k = from; k < to; k++) {
+    const row = order[k] as number
+    textLength +=
+      (batch.deviceEnd[row] as number) -
+      (batch.deviceStart[row] as number) +
+      (batch.attributesEnd[row] as number) -
+      (batch.attributesStart[row] as number) +
+      (batch.streamIds[row] as string).length
   }
-  // Headers, the float8 elements, the text elements' lengths and (as ASCII) their bytes.
+  // Headers, the float8 elements, the text elements' lengths and their bytes (stream ids: ASCII).
   const columns = TEXT_COLUMNS + FLOAT8_COLUMNS
   const w = new BinaryArrayWriter(columns * 20 + rows * (FLOAT8_COLUMNS * 12 + TEXT_COLUMNS * 4) + textLength)
-  const at = (i: number) => positions[i] as Position
   w.begin(TEXT, rows)
-  for (let i = from; i < to; i++) w.text(at(i).deviceId)
+  for (let k = from; k < to; k++) {
+    const row = order[k] as number
+    w.bytes(batch.textsOf(row), batch.deviceStart[row] as number, batch.deviceEnd[row] as number)
+  }
   w.end()
-  w.begin(FLOAT8, rows)
-  for (let i = from; i < to; i++) w.float8(at(i).tsMs)
-  w.end()
-  w.begin(FLOAT8, rows)
-  for (let i = from; i < to; i++) w.float8(at(i).lat)
-  w.end()
-  w.begin(FLOAT8, rows)
-  for (let i = from; i < to; i++) w.float8(at(i).lon)
-  w.end()
-  w.begin(FLOAT8, rows)
-  for (let i = from; i < to; i++) w.float8(at(i).altitude)
-  w.end()
-  w.begin(FLOAT8, rows)
-  for (let i = from; i < to; i++) w.float8(at(i).angle)
-  w.end()
-  w.begin(FLOAT8, rows)
-  for (let i = from; i < to; i++) w.float8(at(i).speed)
-  w.end()
-  w.begin(FLOAT8, rows)
-  for (let i = from; i < to; i++) w.float8(at(i).satellites)
-  w.end()
-  w.begin(FLOAT8, rows)
-  for (let i = from; i < to; i++) w.float8(at(i).priority)
-  w.end()
-  w.begin(FLOAT8, rows)
-  for (let i = from; i < to; i++) w.float8(at(i).eventId)
+  const numbers = batch.numbers
+  const capacity = batch.capacity
+  for (const column of FIX_COLUMNS) {
+    const base = column * capacity
+    w.begin(FLOAT8, rows)
+    for (let k = from; k < to; k++) w.float8(numbers[base + (order[k] as number)] as number)
+    w.end()
+  }
+  w.begin(TEXT, rows)
+  for (let k = from; k < to; k++) {
+    const row = order[k] as number
+    w.bytes(batch.textsOf(row), batch.attributesStart[row] as number, batch.attributesEnd[row] as number)
+  }
   w.end()
   w.begin(TEXT, rows)
-  for (let i = from; i < to; i++) w.text(at(i).attributesJson)
-  w.end()
-  w.begin(TEXT, rows)
-  for (let i = from; i < to; i++) w.text(at(i).streamId)
+  for (let k = from; k < to; k++) w.text(batch.streamIds[order[k] as number] as string)
   w.end()
   w.begin(FLOAT8, rows)
-  for (let i = from; i < to; i++) w.float8(at(i).receivedAtMs ?? NO_RECEIVED_AT)
+  const receivedAt = RECEIVED_AT * capacity
+  for (let k = from; k < to; k++) {
+    const value = numbers[receivedAt + (order[k] as number)] as number
+    w.float8(Number.isNaN(value) ? NO_RECEIVED_AT : value)
+  }
   w.end()
   const arrays = w.finish()
   const parameters: Array<PgTypes.Parameter> = [NO_RECEIVED_AT_PARAMETER]
@@ -80,7 +91,7 @@ export const encodeChunk = (positions: ReadonlyArray<Position>, from = 0, to = p
   return { rows, parameters, arrays }
 }
 
-/** Reads back what encodeChunk wrote. */
+/** Reads back what encodeRows wrote. */
 export const decodeChunk = (chunk: EncodedChunk): Array<Position> => {
   const readers = chunk.arrays.map((array) => new BinaryArrayReader(array))
   const column = (c: number) => readers[c] as BinaryArrayReader

@@ -34,7 +34,7 @@ describe("Consumer.readNew", () => {
         yield* add(stream, 2)
         yield* Effect.promise(() => own.client.script("FLUSH"))
         const first = yield* consumer.readNew(10, 100)
-        expect(first.entries.map((e) => e.fields?.[0])).toEqual(["payload", "payload"])
+        expect(first.entries.entries().map((e) => e.fields?.[0])).toEqual(["payload", "payload"])
         expect(first.lost).toBeUndefined()
         expect(yield* Effect.promise(() => own.client.script("EXISTS", GAP_SCRIPT_SHA))).toEqual([1])
       }),
@@ -47,7 +47,7 @@ describe("Consumer.readNew", () => {
         yield* add(stream, 3)
         const first = yield* consumer.readNew(2, 100)
         expect(first.acked).toBeUndefined()
-        const ids = first.entries.map((e) => e.id)
+        const ids = first.entries.ids
         yield* add(stream, 1)
         const second = yield* consumer.readNew(10, 100, ids)
         expect(second.acked).toEqual(Result.succeed(2))
@@ -56,7 +56,7 @@ describe("Consumer.readNew", () => {
         const pending = (yield* Effect.promise(() => own.client.xpending(stream, "g", "-", "+", 10))) as Array<
           [string, ...Array<unknown>]
         >
-        expect(pending.map(([id]) => id)).toEqual(second.entries.map((e) => e.id))
+        expect(pending.map(([id]) => id)).toEqual(second.entries.ids)
         // Acknowledged already: a repeat counts none.
         expect((yield* consumer.readNew(10, 100, ids)).acked).toEqual(Result.succeed(0))
       }),
@@ -83,7 +83,7 @@ describe("Consumer.readNew", () => {
       withConsumer((consumer, stream) =>
         Effect.gen(function* () {
           yield* add(stream, 2)
-          const ids = (yield* consumer.readNew(10, 100)).entries.map((e) => e.id)
+          const ids = (yield* consumer.readNew(10, 100)).entries.ids
           yield* Effect.promise(() => own.client.xgroup("DESTROY", stream, "g"))
           const failed = yield* Effect.flip(consumer.readNew(10, 100, ids))
           expect(failed._tag).toBe("GroupMissing")
@@ -116,11 +116,11 @@ describe("Consumer.entries", () => {
       Effect.gen(function* () {
         yield* add(stream, 3)
         const read = yield* consumer.readNew(10, 100)
-        const [first, second, third] = read.entries.map((e) => e.id)
+        const [first, second, third] = read.entries.ids
         yield* Effect.promise(() => own.client.xdel(stream, second as string))
         const found = yield* consumer.entries([first as string, second as string, third as string, "1-1"])
         expect([...found.keys()]).toEqual([first, third])
-        expect(found.get(first as string)?.fields).toEqual(read.entries[0]?.fields)
+        expect(found.get(first as string)?.fields).toEqual(read.entries.entry(0).fields)
         expect((yield* consumer.entries([])).size).toBe(0)
       }),
     ),

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Result } from "effect"
-import { decodeEntry } from "../../src/decoder/Decoder.ts"
-import { entry, validPayload } from "../support/entries.ts"
+import { EntryBlock } from "../../src/consumer/EntryBlock.ts"
+import { decodeBlock, decodeEntry, decodeEntryFields } from "../../src/decoder/Decoder.ts"
+import type { StreamEntry } from "../../src/domain/StreamEntry.ts"
+import { entry, entryFields, validPayload } from "../support/entries.ts"
 
 const ok = (payload: unknown) => {
   const result = decodeEntry(entry("1-0", payload))
@@ -125,5 +127,49 @@ describe("decodeEntry", () => {
     ],
   ])("rejects %s with a CodecError naming the problem", (_, fields, reason) => {
     expect(reasonOf(fields as Array<string>)).toMatch(reason)
+  })
+})
+
+describe("decodeBlock", () => {
+  const compact = (deviceId: string, overrides: Record<string, unknown> = {}) =>
+    JSON.stringify(validPayload(deviceId, 1_735_689_619_481, overrides))
+  const entries: Array<StreamEntry> = [
+    { id: "1-0", fields: entryFields(compact("352093080000001")) }, // in place
+    { id: "2-0", fields: entryFields(compact("é-2")) }, // UTF-8: the full path
+    { id: "3-0", fields: entryFields(compact("d-3", { ts: "2024-01-01T00:00:00Z" })) }, // string ts: the full path
+    { id: "4-0", fields: entryFields("{not json") }, // a failure
+    { id: "5-0", fields: ["payload", compact("d-5")] }, // no received_at
+    { id: "6-0", fields: ["payload", compact("d-6"), "received_at", " 12"] }, // not plain: Number's reading
+    { id: "7-0", fields: ["source", "x"] }, // no payload
+  ]
+
+  it("decodes each entry as the full path does, in place or not, and fails the bad ones by id", () => {
+    const { positions, failures } = decodeBlock(EntryBlock.of(entries))
+    const expected = entries.map((e) => decodeEntryFields(e))
+    expect(positions.positions()).toEqual(expected.filter(Result.isSuccess).map((r) => r.success))
+    expect(failures).toEqual(expected.filter(Result.isFailure).map((r) => r.failure))
+    expect(positions.streamIds).toEqual(["1-0", "2-0", "3-0", "5-0", "6-0"])
+    expect(failures.map((f) => f.entryId)).toEqual(["4-0", "7-0"])
+    // Only the first was read from the reply's bytes; the others' texts are the batch's own.
+    expect(Array.from(positions.inExtra.subarray(0, positions.length))).toEqual([0, 1, 1, 0, 1])
+    expect(positions.position(3).receivedAtMs).toBeNull()
+    expect(positions.position(4).receivedAtMs).toBe(12)
+  })
+
+  it("decodes only the rows given, in their order", () => {
+    const { positions, failures } = decodeBlock(EntryBlock.of(entries), [4, 0, 3])
+    expect(positions.streamIds).toEqual(["5-0", "1-0"])
+    expect(failures.map((f) => f.entryId)).toEqual(["4-0"])
+  })
+
+  it("reports a bad received_at after the payload's own faults, as the full path does", () => {
+    const bad = (payload: string, receivedAt: string) =>
+      decodeEntry({ id: "1-0", fields: ["payload", payload, "received_at", receivedAt] })
+    const badTime = bad(compact("d"), "soon")
+    expect(Result.isFailure(badTime) && badTime.failure.reason).toBe('received_at "soon" is not epoch milliseconds')
+    const both = bad(compact("d", { lat: 91 }), "soon")
+    expect(Result.isFailure(both) && both.failure.reason).toContain("lat")
+    const fine = bad(compact("d"), "1700000000500")
+    expect(Result.isSuccess(fine) && fine.success.receivedAtMs).toBe(1_700_000_000_500)
   })
 })

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Result } from "effect"
 import { generate } from "../../bench/data.ts"
-import { decodeEntry, decodePayloadText } from "../../src/decoder/Decoder.ts"
+import { decodePayloadText } from "../../src/decoder/Decoder.ts"
 import { scanPayload } from "../../src/decoder/scanPayload.ts"
 import type { Position } from "../../src/domain/Position.ts"
+import { digitsValue, PositionBatch, RECEIVED_AT } from "../../src/domain/PositionBatch.ts"
 import { random, validPayload } from "../support/entries.ts"
 
 /** The full path's verdict on a payload text: its Position, or undefined when it rejects it. */
@@ -24,11 +25,60 @@ const expectSamePosition = (scanned: Position, full: Position | undefined, raw: 
   expect(Object.keys(scanned)).toEqual(Object.keys(full ?? {}))
 }
 
-/** Scans `raw`; if the scanner accepts it, the full path must give the same Position. */
+/** Bytes a stream reply has around a payload: a scanner that reads outside [start, end) sees a
+ * different payload (`\r` and ` ` are JSON whitespace, `}` and `,` JSON tokens). */
+const BEFORE = "*2\r\n$300\r\n"
+const AFTER = " \r\n} ,\r\n"
+
+/** The payloads' texts back to back in one Buffer, between reply-like bytes; their byte ranges. */
+const inReply = (raws: ReadonlyArray<string>): { bytes: Buffer; ranges: Array<[number, number]> } => {
+  let text = ""
+  const ranges: Array<[number, number]> = []
+  for (const raw of raws) {
+    text += BEFORE
+    const start = Buffer.byteLength(text)
+    text += raw
+    ranges.push([start, Buffer.byteLength(text)])
+    text += AFTER
+  }
+  return { bytes: Buffer.from(text), ranges }
+}
+
+/** Row `row` of a batch the scanner filled and the caller completed, checked against the full path
+ * (and the batch's own device key and digits against the id's). */
+const expectSameRow = (batch: PositionBatch, row: number, raw: string) => {
+  batch.numbers[RECEIVED_AT * batch.capacity + row] = 7
+  batch.commit("1-0")
+  expect(batch.inExtra[row]).toBe(0)
+  const scanned = batch.position(row)
+  const full = fullPath(raw)
+  expectSamePosition(scanned, full, raw)
+  expect(Object.is(batch.deviceKey(row), full?.deviceKey), `deviceKey of ${raw}`).toBe(true)
+  expect(
+    Object.is(
+      batch.deviceDigits[row],
+      digitsValue(batch.bytes, batch.deviceStart[row] as number, batch.deviceEnd[row] as number),
+    ),
+    `deviceDigits of ${raw}`,
+  ).toBe(true)
+}
+
+/** Scans `raw` (as the reply's bytes hold it); if the scanner accepts it, the full path must give the
+ * same Position. */
 const check = (raw: string): boolean => {
-  const scanned = scanPayload("1-0", raw, 7)
-  if (scanned !== undefined) expectSamePosition(scanned, fullPath(raw), raw)
-  return scanned !== undefined
+  const { bytes, ranges } = inReply([raw])
+  const [start, end] = ranges[0] as [number, number]
+  const batch = new PositionBatch(bytes, 1)
+  const accepted = scanPayload(bytes, start, end, batch)
+  if (accepted) expectSameRow(batch, 0, raw)
+  return accepted
+}
+
+/** Whether the scanner takes `raw` (in reply-like bytes), without checking what it decodes. */
+const scans = (raw: string): boolean => {
+  const { bytes, ranges } = inReply([raw])
+  const [start, end] = ranges[0] as [number, number]
+  return scanPayload(bytes, start, end, new PositionBatch(bytes, 1))
 }
 
 const compact = (overrides: Record<string, unknown> = {}) =>
@@ -113,7 +163,7 @@ describe("scanPayload", () => {
 
   it("leaves to the full path what it does not take: string ts, Buffer JSON, escapes, extra or repeated keys", () => {
     const leaves = (raw: string) => {
-      expect(scanPayload("1-0", raw, null), raw).toBeUndefined()
+      expect(scans(raw), raw).toBe(false)
     }
     leaves(compact({ ts: "2024-01-01T00:00:00Z" }))
     leaves(compact({ attributes: { "1": { type: "Buffer", data: [1, 2] } } }))
@@ -177,14 +227,91 @@ describe("scanPayload", () => {
     expect(accepted).toBeGreaterThan(1000)
   })
 
-  it("through decodeEntry: a bad received_at is reported after the payload's own faults, as before", () => {
-    const bad = (payload: string, receivedAt: string) =>
-      decodeEntry({ id: "1-0", fields: ["payload", payload, "received_at", receivedAt] })
-    const badTime = bad(compact(), "soon")
-    expect(Result.isFailure(badTime) && badTime.failure.reason).toBe('received_at "soon" is not epoch milliseconds')
-    const both = bad(compact({ lat: 91 }), "soon")
-    expect(Result.isFailure(both) && both.failure.reason).toContain("lat")
-    const fine = bad(compact(), "1700000000500")
-    expect(Result.isSuccess(fine) && fine.success.receivedAtMs).toBe(1_700_000_000_500)
+  it("leaves a payload with any byte that is not ASCII to the full path, which decodes it", () => {
+    const withDeviceId = (deviceId: string) =>
+      JSON.stringify(validPayload(deviceId, 1_735_689_619_481, { attributes: { "16": 1 } }))
+    const withAttribute = (text: string) =>
+      JSON.stringify(validPayload("352093080000000", 1_735_689_619_481, { attributes: { "16": 1, note: text } }))
+    for (const raw of [withDeviceId("dév-1"), withDeviceId("truck-🚚"), withAttribute("é"), withAttribute("🛰️")]) {
+      expect(scans(raw), raw).toBe(false)
+      expect(fullPath(raw), raw).toBeDefined()
+    }
+    expect(fullPath(withDeviceId("dév-1"))?.deviceId).toBe("dév-1")
+    expect(fullPath(withAttribute("é"))?.attributesJson).toBe('{"16":1,"note":"é"}')
+    // The ASCII twins are the scanner's.
+    expect(check(withDeviceId("dev-1"))).toBe(true)
+    expect(check(withAttribute("e"))).toBe(true)
+    // Anywhere in the text, in whatever token: never the scanner's.
+    const next = random(5)
+    const base = JSON.stringify(validPayload("dev-1", 1_700_000_000_000), null, 1)
+    for (let n = 0; n < 500; n++) {
+      const at = Math.floor(next() * (base.length + 1))
+      const raw = `${base.slice(0, at)}${["é", "\u00a0", "\u2028", "😀"][n % 4]}${base.slice(at)}`
+      expect(scans(raw), raw).toBe(false)
+    }
+  })
+
+  it("reads only [start, end): payloads back to back in one buffer, at any offset, into their own rows", () => {
+    const first = compact()
+    // JSON.stringify writes -0 as 0: the text says -0 itself.
+    const second = JSON.stringify(
+      validPayload("dev-2", 1_700_000_000_123, { lat: 0, lon: -179.5, satellites: 3, attributes: { x: "y" } }),
+      null,
+      2,
+    ).replace('"lat": 0', '"lat": -0')
+    const { bytes, ranges } = inReply([first, second])
+    const batch = new PositionBatch(bytes, 2)
+    const [firstStart, firstEnd] = ranges[0] as [number, number]
+    const [secondStart, secondEnd] = ranges[1] as [number, number]
+    expect(scanPayload(bytes, firstStart, firstEnd, batch)).toBe(true)
+    expectSameRow(batch, 0, first)
+    expect(scanPayload(bytes, secondStart, secondEnd, batch)).toBe(true)
+    expectSameRow(batch, 1, second)
+    expect(batch.position(0)).toEqual(fullPath(first))
+    expect(batch.position(1).deviceId).toBe("dev-2")
+    expect(Object.is(batch.position(1).lat, -0)).toBe(true)
+
+    // The same payload after 0 to 16 bytes of anything, the last one ending the buffer.
+    for (let offset = 0; offset <= 16; offset++) {
+      const padded = Buffer.from(`${'\r\n{}$9 ,\t"'.repeat(2).slice(0, offset)}${second}`)
+      const one = new PositionBatch(padded, 1)
+      expect(scanPayload(padded, offset, padded.length, one), `at ${offset}`).toBe(true)
+      expectSameRow(one, 0, second)
+    }
+
+    // A row the scanner wrote part of and refused is overwritten by the next payload, whole.
+    const reused = inReply([compact({ satellites: 1.5 }), second])
+    const again = new PositionBatch(reused.bytes, 1)
+    const [badStart, badEnd] = reused.ranges[0] as [number, number]
+    const [goodStart, goodEnd] = reused.ranges[1] as [number, number]
+    expect(scanPayload(reused.bytes, badStart, badEnd, again)).toBe(false)
+    expect(again.length).toBe(0)
+    expect(scanPayload(reused.bytes, goodStart, goodEnd, again)).toBe(true)
+    expectSameRow(again, 0, second)
+  })
+
+  it("takes whitespace up to end and not past it, and refuses a payload that end cuts short", () => {
+    const raw = compact()
+    // The reply's \r\n after the payload is outside [start, end); the payload's own is inside.
+    const followed = Buffer.from(`${raw}\r\n$11\r\nreceived_at\r\n`)
+    const batch = new PositionBatch(followed, 1)
+    expect(scanPayload(followed, 0, raw.length, batch)).toBe(true)
+    expectSameRow(batch, 0, raw)
+    const own = new PositionBatch(followed, 1)
+    expect(scanPayload(followed, 0, raw.length + 2, own)).toBe(true)
+    expectSameRow(own, 0, `${raw}\r\n`)
+    // ...but not what follows it: `$` is not whitespace.
+    expect(scanPayload(followed, 0, raw.length + 3, new PositionBatch(followed, 1))).toBe(false)
+
+    // One byte before the closing brace, with that brace right after end; and every shorter cut,
+    // whose next bytes are the rest of the payload.
+    const whole = Buffer.from(raw)
+    expect(whole[raw.length - 1]).toBe(0x7d)
+    for (let end = raw.length - 1; end >= 0; end--) {
+      expect(scanPayload(whole, 0, end, new PositionBatch(whole, 1)), `cut at ${end}`).toBe(false)
+    }
+    // An empty range, and one that starts past the payload's opening brace.
+    expect(scanPayload(whole, 5, 5, new PositionBatch(whole, 1))).toBe(false)
+    expect(scanPayload(whole, 1, raw.length, new PositionBatch(whole, 1))).toBe(false)
   })
 })

@@ -50,7 +50,7 @@ export const seedDlq = (
       ids.push(String(yield* redis.commands.call("XADD", [streams.stream, "*", ...fields])))
     }
     const { entries: read } = yield* consumer.readNew(fieldSets.length, 0)
-    const letters: Array<DeadLetter> = read.map((entry) => ({
+    const letters: Array<DeadLetter> = read.entries().map((entry) => ({
       entry: { id: entry.id, fields: entry.fields ?? [] },
       errorTag,
       errorMessage: `bad entry ${entry.id}`,

@@ -3,6 +3,7 @@ import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { beforeAll } from "vitest"
 import { deviceKeyOf, type Position } from "../../src/domain/Position.ts"
+import { PositionBatch } from "../../src/domain/PositionBatch.ts"
 import { Writer } from "../../src/writer/Writer.ts"
 import { freshDatabaseUrl, sqlLayer, writerLayer } from "../support/postgres.ts"
 
@@ -59,10 +60,12 @@ describe("Writer against PostgreSQL", () => {
       Effect.gen(function* () {
         const writer = yield* Writer
         const batch = [position("1-0", "w1", 1000), position("1-1", "w1", 2000), position("1-2", "w2", 1000)]
-        const first = yield* writer.write(writer.encode(batch))
+        const first = yield* writer.write(writer.encode(PositionBatch.of(batch)))
         expect(ids(first.written)).toEqual(["1-0", "1-1", "1-2"])
         expect(first.inserted).toBe(3)
-        const again = yield* writer.write(writer.encode(batch.map((p, i) => ({ ...p, streamId: `2-${i}` }))))
+        const again = yield* writer.write(
+          writer.encode(PositionBatch.of(batch.map((p, i) => ({ ...p, streamId: `2-${i}` })))),
+        )
         expect(ids(again.written)).toEqual(["2-0", "2-1", "2-2"])
         expect(again.inserted).toBe(0)
 
@@ -95,16 +98,18 @@ describe("Writer against PostgreSQL", () => {
       Effect.gen(function* () {
         const writer = yield* Writer
         const report = yield* writer.write(
-          writer.encode([
-            position("8-0", "w8", 1, { lat: 54, speed: 12.5, altitude: -3, receivedAtMs: null }),
-            position("8-1", "w8", 2, {
-              lat: 54.25,
-              speed: 0,
-              altitude: 3_000_000_000,
-              receivedAtMs: 1_700_000_000_001,
-            }),
-            position("8-2", "w8", 3, { lat: -0.5, speed: 1e-9, eventId: 65_535, receivedAtMs: null }),
-          ]),
+          writer.encode(
+            PositionBatch.of([
+              position("8-0", "w8", 1, { lat: 54, speed: 12.5, altitude: -3, receivedAtMs: null }),
+              position("8-1", "w8", 2, {
+                lat: 54.25,
+                speed: 0,
+                altitude: 3_000_000_000,
+                receivedAtMs: 1_700_000_000_001,
+              }),
+              position("8-2", "w8", 3, { lat: -0.5, speed: 1e-9, eventId: 65_535, receivedAtMs: null }),
+            ]),
+          ),
         )
         expect(report.inserted).toBe(3)
         const sql = yield* SqlClient.SqlClient
@@ -123,7 +128,9 @@ describe("Writer against PostgreSQL", () => {
     withWriter(
       Effect.gen(function* () {
         const writer = yield* Writer
-        const report = yield* writer.write(writer.encode([position("3-0", "w3", 5000), position("3-1", "w3", 5000)]))
+        const report = yield* writer.write(
+          writer.encode(PositionBatch.of([position("3-0", "w3", 5000), position("3-1", "w3", 5000)])),
+        )
         expect(report.written.length).toBe(2)
         expect(report.inserted).toBe(1)
         expect(report.failed).toEqual([])
@@ -137,10 +144,12 @@ describe("Writer against PostgreSQL", () => {
         const writer = yield* Writer
         const note = `ąčęėįšųūž 🚚 ${"ü".repeat(5_000)}`
         const report = yield* writer.write(
-          writer.encode([
-            position("10-0", "vilkikas-ą🚛", 1, { attributesJson: JSON.stringify({ note }) }),
-            position("10-1", "vilkikas-ą🚛", 2, { attributesJson: "{}" }),
-          ]),
+          writer.encode(
+            PositionBatch.of([
+              position("10-0", "vilkikas-ą🚛", 1, { attributesJson: JSON.stringify({ note }) }),
+              position("10-1", "vilkikas-ą🚛", 2, { attributesJson: "{}" }),
+            ]),
+          ),
         )
         expect(report.inserted).toBe(2)
         const sql = yield* SqlClient.SqlClient
@@ -161,7 +170,7 @@ describe("Writer against PostgreSQL", () => {
         const writer = yield* Writer
         const batch = Array.from({ length: 250 }, (_, i) => position(`4-${i}`, `w4-${i % 7}`, 10_000 + i))
         const given = [...batch, ...batch.slice(0, 10).map((p) => ({ ...p, streamId: `5-${p.streamId}` }))]
-        const report = yield* writer.write(writer.encode(given))
+        const report = yield* writer.write(writer.encode(PositionBatch.of(given)))
         expect(report.written.length).toBe(260)
         expect(report.inserted).toBe(250)
         // In the order given (stream order, for XACK), although written sorted by (device, ts).
@@ -178,7 +187,7 @@ describe("Writer against PostgreSQL", () => {
         const batch = Array.from({ length: 100 }, (_, i) => position(`6-${i}`, "w6", 20_000 + i))
         batch[17] = position("6-17", "w6", 20_017, { satellites: 100_000 }) // smallint out of range
         batch[60] = position("6-60", "w6", 20_060, { attributesJson: JSON.stringify({ "1": "nul\u0000byte" }) }) // jsonb rejects \u0000
-        const report = yield* writer.write(writer.encode(batch))
+        const report = yield* writer.write(writer.encode(PositionBatch.of(batch)))
         expect(report.written.length).toBe(98)
         expect(report.written).toEqual(batch.filter((_, i) => i !== 17 && i !== 60).map((p) => p.streamId))
         expect(report.inserted).toBe(98)
@@ -209,7 +218,9 @@ describe("Writer against PostgreSQL", () => {
           }),
         )
         yield* Deferred.await(locked)
-        const write = yield* writer.write(writer.encode([position("7-1", "w7", 2)])).pipe(Effect.flip, Effect.forkChild)
+        const write = yield* writer
+          .write(writer.encode(PositionBatch.of([position("7-1", "w7", 2)])))
+          .pipe(Effect.flip, Effect.forkChild)
         const terminated = yield* untilSeen(other, (admin) =>
           admin<{ ok: boolean }>`
             SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
@@ -223,7 +234,9 @@ describe("Writer against PostgreSQL", () => {
         yield* Deferred.succeed(release, undefined)
         yield* Fiber.join(holder)
         // The pool reconnects: the same write then succeeds.
-        const report = yield* writer.write(writer.encode([position("7-1", "w7", 2)])).pipe(Effect.retry({ times: 3 }))
+        const report = yield* writer
+          .write(writer.encode(PositionBatch.of([position("7-1", "w7", 2)])))
+          .pipe(Effect.retry({ times: 3 }))
         expect(report.inserted).toBe(1)
         const [row] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM positions WHERE device_id = 'w7'`
         expect(row?.n).toBe(1)
@@ -255,7 +268,7 @@ describe("Writer against PostgreSQL", () => {
         )
         yield* Deferred.await(secondKeyHeld)
         const batch = [position("9-0", "w9", 1000), position("9-1", "w9", 2000)]
-        const write = yield* writer.write(writer.encode(batch)).pipe(Effect.flip, Effect.forkChild)
+        const write = yield* writer.write(writer.encode(PositionBatch.of(batch))).pipe(Effect.flip, Effect.forkChild)
         yield* untilSeen(other, (admin) =>
           admin<{ n: number }>`
             SELECT count(*)::int AS n FROM pg_stat_activity
@@ -269,7 +282,7 @@ describe("Writer against PostgreSQL", () => {
         expect(error._tag).toBe("TransientWriteError")
         expect(error.sqlState).toBe("40P01")
         yield* Fiber.join(rival)
-        const report = yield* writer.write(writer.encode(batch))
+        const report = yield* writer.write(writer.encode(PositionBatch.of(batch)))
         expect(report.written).toEqual(["9-0", "9-1"])
         expect(report.inserted).toBe(0)
         const rows = yield* sql<{

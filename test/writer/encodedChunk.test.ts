@@ -1,11 +1,20 @@
 import * as PgTypes from "@effect/sql-pg/PgTypes"
 import { describe, expect, it } from "@effect/vitest"
 import { Result } from "effect"
+import { generate } from "../../bench/data.ts"
+import { EntryBlock } from "../../src/consumer/EntryBlock.ts"
 import { BinaryArrayWriter, EncodedArray, encodedArraysRegistry } from "../../src/db/encodedArrays.ts"
+import { decodeBlock } from "../../src/decoder/Decoder.ts"
 import { deviceKeyOf, type Position } from "../../src/domain/Position.ts"
+import { inOrder, PositionBatch } from "../../src/domain/PositionBatch.ts"
 import { makeRandom } from "../../src/simulator/random.ts"
-import { decodeChunk, encodeChunk } from "../../src/writer/encodedChunk.ts"
-import { NO_RECEIVED_AT, toColumns } from "../../src/writer/positionColumns.ts"
+import { decodeChunk, encodeRows } from "../../src/writer/encodedChunk.ts"
+import { NO_RECEIVED_AT, sortOrder, toColumns } from "../../src/writer/positionColumns.ts"
+import { entryFields } from "../support/entries.ts"
+
+/** positions[from, to) through a batch of them, as the Writer encodes a chunk. */
+const encodeChunk = (positions: ReadonlyArray<Position>, from = 0, to = positions.length) =>
+  encodeRows(PositionBatch.of(positions), inOrder(positions.length), from, to)
 
 const random = makeRandom(7)
 const pick = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(random.next() * xs.length)] as A
@@ -55,7 +64,7 @@ const driverBytes = (values: ReadonlyArray<unknown>, elementOid: number): Uint8A
   return encoded.success
 }
 
-describe("encodeChunk", () => {
+describe("encodeRows", () => {
   it("writes each column as the driver's own codec encodes the same values", () => {
     const chunk = encodeChunk(positions, 10, 260)
     const columns = toColumns(positions, 10, 260)
@@ -80,6 +89,22 @@ describe("encodeChunk", () => {
     expected.forEach(([values, oid], c) => {
       expect(Buffer.from((chunk.arrays[c] as EncodedArray).bytes)).toEqual(Buffer.from(driverBytes(values, oid)))
     })
+  })
+
+  it("encodes rows decoded in place from a reply, in write order, as the driver encodes their values", () => {
+    const data = generate({ entries: 1_200, devices: 50, resendRate: 0.01, seed: 3 })
+    const block = EntryBlock.of(data.payloads.map((payload, i) => ({ id: `${i + 1}-0`, fields: entryFields(payload) })))
+    const { positions: batch } = decodeBlock(block)
+    expect(batch.inExtra.subarray(0, batch.length).every((inExtra) => inExtra === 0)).toBe(true)
+    const order = sortOrder(batch)
+    const chunk = encodeRows(batch, order, 100, 1_100)
+    const sorted = order.map((row) => batch.position(row))
+    const columns = toColumns(sorted, 100, 1_100)
+    expect(chunk.arrays.map((array) => Buffer.from(array.bytes))).toEqual(
+      chunk.arrays.map((array, c) =>
+        Buffer.from(driverBytes(Object.values(columns)[c] as ReadonlyArray<unknown>, array.elementOid)),
+      ),
+    )
   })
 
   it("decodes back to the positions it was given (a lone surrogate as U+FFFD, as PostgreSQL gets it)", () => {

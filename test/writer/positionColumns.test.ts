@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { deviceKeyOf, type Position } from "../../src/domain/Position.ts"
+import { PositionBatch } from "../../src/domain/PositionBatch.ts"
 import { makeRandom } from "../../src/simulator/random.ts"
-import { sortByKey } from "../../src/writer/positionColumns.ts"
+import { sortOrder } from "../../src/writer/positionColumns.ts"
 
 const position = (deviceId: string, tsMs: number, streamId: string): Position => ({
   streamId,
@@ -20,9 +21,13 @@ const position = (deviceId: string, tsMs: number, streamId: string): Position =>
   receivedAtMs: null,
 })
 
+/** The positions in the order sortOrder gives their batch's rows. */
+const sortByKey = (positions: ReadonlyArray<Position>): Array<Position> =>
+  sortOrder(PositionBatch.of(positions)).map((row) => positions[row] as Position)
+
 const key = (p: Position) => `${p.deviceId}\u0000${p.tsMs}`
 
-describe("sortByKey", () => {
+describe("sortOrder", () => {
   const random = makeRandom(11)
   const ids = [
     ...Array.from({ length: 40 }, () => `35209308${String(Math.floor(random.next() * 1e7)).padStart(7, "0")}`),
