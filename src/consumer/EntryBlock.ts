@@ -30,8 +30,6 @@ const EMPTY_BYTES = Buffer.alloc(0)
  */
 export class EntryBlock {
   readonly ids: Array<string>
-  /** The reply's bytes, which the ranges below index. */
-  readonly bytes: Buffer
   /** Byte range of each entry's `payload` value (its first), NONE when it has none. */
   readonly payloadStart: Int32Array
   readonly payloadEnd: Int32Array
@@ -44,7 +42,6 @@ export class EntryBlock {
 
   private constructor(tape: RespTape | undefined, count: number) {
     this.tape = tape
-    this.bytes = tape?.bytes ?? EMPTY_BYTES
     this.ids = new Array(count)
     this.payloadStart = new Int32Array(count)
     this.payloadEnd = new Int32Array(count)
@@ -126,6 +123,17 @@ export class EntryBlock {
     return this.ids.length
   }
 
+  /** The reply's bytes, which the ranges above index; reading them after `release` throws. */
+  get bytes(): Buffer {
+    return this.tape?.bytes ?? EMPTY_BYTES
+  }
+
+  /** Gives the reply's buffers back for a later read (RespTape.release): once the block's entries
+   * are decoded and encoded, and nothing reads the block again. */
+  release(): void {
+    this.tape?.release()
+  }
+
   isDeleted(i: number): boolean {
     return this.fieldsAt[i] === NONE
   }
@@ -136,6 +144,7 @@ export class EntryBlock {
     const fieldsAt = this.fieldsAt[i] as number
     const tape = this.tape
     if (fieldsAt === NONE || tape === undefined) return { id, fields: null }
+    tape.checkUnreleased()
     const fields: Array<string> = []
     const end = tape.next(fieldsAt)
     for (let field = fieldsAt + 1; field < end; field++) fields.push(tape.text(field))

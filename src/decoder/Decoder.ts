@@ -97,17 +97,17 @@ const plainInteger = (bytes: Buffer, start: number, end: number): number => {
  * common case, a payload `scanPayload` takes and a plain `received_at` (or none). False when it is
  * not that case; the full path then decides, from the entry's strings.
  */
-const decodeInPlace = (block: EntryBlock, i: number, out: PositionBatch): boolean => {
+const decodeInPlace = (block: EntryBlock, bytes: Buffer, i: number, out: PositionBatch): boolean => {
   const start = block.payloadStart[i] as number
   const end = block.payloadEnd[i] as number
   if (start < 0 || end - start > MAX_PAYLOAD_BYTES) return false
   let receivedAtMs = Number.NaN
   const receivedAtStart = block.receivedAtStart[i] as number
   if (receivedAtStart >= 0) {
-    receivedAtMs = plainInteger(block.bytes, receivedAtStart, block.receivedAtEnd[i] as number)
+    receivedAtMs = plainInteger(bytes, receivedAtStart, block.receivedAtEnd[i] as number)
     if (Number.isNaN(receivedAtMs)) return false
   }
-  if (!scanPayload(block.bytes, start, end, out)) return false
+  if (!scanPayload(bytes, start, end, out)) return false
   out.numbers[RECEIVED_AT * out.capacity + out.length] = receivedAtMs
   out.commit(block.ids[i] as string)
   return true
@@ -118,11 +118,12 @@ const decodeInPlace = (block: EntryBlock, i: number, out: PositionBatch): boolea
  * and no object per record. Entries deleted from the stream are the caller's to sort out first. */
 export const decodeBlock = (block: EntryBlock, rows?: ReadonlyArray<number>): DecodedBatch => {
   const count = rows === undefined ? block.length : rows.length
-  const positions = new PositionBatch(block.bytes, count)
+  const positions = new PositionBatch(block, count)
+  const bytes = block.bytes
   const failures: Array<CodecError> = []
   for (let k = 0; k < count; k++) {
     const i = rows === undefined ? k : (rows[k] as number)
-    if (decodeInPlace(block, i, positions)) continue
+    if (decodeInPlace(block, bytes, i, positions)) continue
     const { id, fields } = block.entry(i)
     const decoded = decodeEntryFields({ id, fields: fields ?? [] })
     if (Result.isSuccess(decoded)) positions.append(decoded.success)

@@ -69,13 +69,14 @@ export class PositionBatch {
   readonly attributesEnd: Int32Array
   /** 1 when the row's texts are in `extra`, 0 when in `bytes`. */
   readonly inExtra: Uint8Array
-  /** Where decoded rows' texts are: the reply they were read from. */
-  readonly bytes: Buffer
+  /** Holds the bytes decoded rows' texts are in: the reply they were read from. Read through it, not
+   * kept: a reply's buffer is reused once released, and reading it then throws. */
+  private readonly source: TextSource
   private extra: Buffer | undefined
   private extraLength = 0
 
-  constructor(bytes: Buffer, capacity: number) {
-    this.bytes = bytes
+  constructor(source: TextSource, capacity: number) {
+    this.source = source
     this.capacity = capacity
     this.numbers = new Float64Array(NUMBER_COLUMNS * capacity)
     this.deviceDigits = new Float64Array(capacity)
@@ -88,7 +89,7 @@ export class PositionBatch {
 
   /** A batch of these positions, in this order (the full decoding path's rows, tests). */
   static of(positions: ReadonlyArray<Position>): PositionBatch {
-    const batch = new PositionBatch(EMPTY, positions.length)
+    const batch = new PositionBatch(NO_SOURCE, positions.length)
     for (const position of positions) batch.append(position)
     return batch
   }
@@ -130,7 +131,7 @@ export class PositionBatch {
 
   /** The buffer that holds `row`'s texts (its ranges are in deviceStart/End, attributesStart/End). */
   textsOf(row: number): Buffer {
-    return this.inExtra[row] === 1 ? (this.extra as Buffer) : this.bytes
+    return this.inExtra[row] === 1 ? (this.extra as Buffer) : this.source.bytes
   }
 
   deviceId(row: number): string {
@@ -196,4 +197,9 @@ export class PositionBatch {
   }
 }
 
-const EMPTY = Buffer.alloc(0)
+/** What decoded rows' texts are read from (an EntryBlock). */
+export interface TextSource {
+  readonly bytes: Buffer
+}
+
+const NO_SOURCE: TextSource = { bytes: Buffer.alloc(0) }

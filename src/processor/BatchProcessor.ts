@@ -192,7 +192,7 @@ export class BatchProcessor extends Context.Service<
           return { entry: { id, fields: fields ?? [] }, errorTag, errorMessage, deliveries } satisfies DeadLetter
         }
 
-        const prepare = Effect.fnUntraced(function* (batch: Batch) {
+        const prepareBlock = Effect.fnUntraced(function* (batch: Batch) {
           const block = batch.entries
           // Entries deleted while pending and entries delivered too often are sorted out first;
           // `live` lists the others only when there are such entries (a new read has none).
@@ -253,6 +253,14 @@ export class BatchProcessor extends Context.Service<
             deliveries: batch.deliveries,
           } satisfies PreparedBatch
         })
+
+        // The prepared batch holds copies (encoded rows, dead letters' fields), nothing of the read's
+        // reply: its buffers go back to the connection for the next read, however prepare ends.
+        const prepare = (batch: Batch) =>
+          Effect.ensuring(
+            prepareBlock(batch),
+            Effect.sync(() => batch.entries.release()),
+          )
 
         const write = Effect.fnUntraced(function* (prepared: PreparedBatch) {
           const { encoded, letters } = prepared

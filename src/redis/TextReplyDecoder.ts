@@ -20,7 +20,7 @@
  * RespTape instead: its bytes and an index of its elements, no JS value per element (RespTape.ts).
  */
 
-import { type TapeSize, TapeWriter } from "./RespTape.ts"
+import { TapeBuffers, TapeWriter } from "./RespTape.ts"
 import {
   ARRAY,
   BIG_NUMBER,
@@ -72,9 +72,8 @@ export class TextReplyDecoder {
   private shortOf = 0
   /** A reply being read as a RespTape. */
   private tape: TapeWriter | undefined
-  /** The last tape reply's size: the next one's buffers start at it (a size, not the reply, which
-   * would then live until the next read). */
-  private lastTape: TapeSize | undefined
+  /** The connection's buffers for tape replies, reused from one to the next. */
+  private readonly tapeBuffers = new TapeBuffers()
 
   constructor(config: TextReplyDecoderConfig) {
     this.config = config
@@ -107,7 +106,7 @@ export class TextReplyDecoder {
     let at = 0
     while (at < buf.length) {
       if (this.open.length === 0 && this.startsTape(buf[at] as number)) {
-        const tape = new TapeWriter(this.lastTape)
+        const tape = new TapeWriter(this.tapeBuffers)
         const after = tape.feed(at === 0 ? buf : buf.subarray(at))
         if (after === -1) {
           this.tape = tape
@@ -137,9 +136,7 @@ export class TextReplyDecoder {
 
   private finishTape(writer: TapeWriter): void {
     this.tape = undefined
-    const tape = writer.finish()
-    this.lastTape = { bytes: tape.bytes.length, elements: tape.length }
-    this.config.onReply(tape)
+    this.config.onReply(writer.finish())
   }
 
   /** Decodes the element whose type byte is at `at`; returns where the next one starts, or -1 when

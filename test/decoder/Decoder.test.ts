@@ -156,6 +156,17 @@ describe("decodeBlock", () => {
     expect(positions.position(4).receivedAtMs).toBe(12)
   })
 
+  it("reads nothing of a block once it is released: its entries and its rows' texts throw", () => {
+    const block = EntryBlock.of(entries)
+    const { positions } = decodeBlock(block)
+    block.release()
+    expect(() => block.entry(0)).toThrow(/read after release/)
+    expect(() => positions.deviceId(0)).toThrow(/read after release/)
+    expect(() => decodeBlock(block)).toThrow(/read after release/)
+    // Rows decoded by the full path keep their texts in the batch's own buffer.
+    expect(positions.deviceId(1)).toBe("é-2")
+  })
+
   it("decodes only the rows given, in their order", () => {
     const { positions, failures } = decodeBlock(EntryBlock.of(entries), [4, 0, 3])
     expect(positions.streamIds).toEqual(["5-0", "1-0"])

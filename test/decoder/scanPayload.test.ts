@@ -57,7 +57,7 @@ const expectSameRow = (batch: PositionBatch, row: number, raw: string) => {
   expect(
     Object.is(
       batch.deviceDigits[row],
-      digitsValue(batch.bytes, batch.deviceStart[row] as number, batch.deviceEnd[row] as number),
+      digitsValue(batch.textsOf(row), batch.deviceStart[row] as number, batch.deviceEnd[row] as number),
     ),
     `deviceDigits of ${raw}`,
   ).toBe(true)
@@ -68,7 +68,7 @@ const expectSameRow = (batch: PositionBatch, row: number, raw: string) => {
 const check = (raw: string): boolean => {
   const { bytes, ranges } = inReply([raw])
   const [start, end] = ranges[0] as [number, number]
-  const batch = new PositionBatch(bytes, 1)
+  const batch = new PositionBatch({ bytes: bytes }, 1)
   const accepted = scanPayload(bytes, start, end, batch)
   if (accepted) expectSameRow(batch, 0, raw)
   return accepted
@@ -78,7 +78,7 @@ const check = (raw: string): boolean => {
 const scans = (raw: string): boolean => {
   const { bytes, ranges } = inReply([raw])
   const [start, end] = ranges[0] as [number, number]
-  return scanPayload(bytes, start, end, new PositionBatch(bytes, 1))
+  return scanPayload(bytes, start, end, new PositionBatch({ bytes: bytes }, 1))
 }
 
 const compact = (overrides: Record<string, unknown> = {}) =>
@@ -260,7 +260,7 @@ describe("scanPayload", () => {
       2,
     ).replace('"lat": 0', '"lat": -0')
     const { bytes, ranges } = inReply([first, second])
-    const batch = new PositionBatch(bytes, 2)
+    const batch = new PositionBatch({ bytes: bytes }, 2)
     const [firstStart, firstEnd] = ranges[0] as [number, number]
     const [secondStart, secondEnd] = ranges[1] as [number, number]
     expect(scanPayload(bytes, firstStart, firstEnd, batch)).toBe(true)
@@ -274,14 +274,14 @@ describe("scanPayload", () => {
     // The same payload after 0 to 16 bytes of anything, the last one ending the buffer.
     for (let offset = 0; offset <= 16; offset++) {
       const padded = Buffer.from(`${'\r\n{}$9 ,\t"'.repeat(2).slice(0, offset)}${second}`)
-      const one = new PositionBatch(padded, 1)
+      const one = new PositionBatch({ bytes: padded }, 1)
       expect(scanPayload(padded, offset, padded.length, one), `at ${offset}`).toBe(true)
       expectSameRow(one, 0, second)
     }
 
     // A row the scanner wrote part of and refused is overwritten by the next payload, whole.
     const reused = inReply([compact({ satellites: 1.5 }), second])
-    const again = new PositionBatch(reused.bytes, 1)
+    const again = new PositionBatch({ bytes: reused.bytes }, 1)
     const [badStart, badEnd] = reused.ranges[0] as [number, number]
     const [goodStart, goodEnd] = reused.ranges[1] as [number, number]
     expect(scanPayload(reused.bytes, badStart, badEnd, again)).toBe(false)
@@ -294,24 +294,24 @@ describe("scanPayload", () => {
     const raw = compact()
     // The reply's \r\n after the payload is outside [start, end); the payload's own is inside.
     const followed = Buffer.from(`${raw}\r\n$11\r\nreceived_at\r\n`)
-    const batch = new PositionBatch(followed, 1)
+    const batch = new PositionBatch({ bytes: followed }, 1)
     expect(scanPayload(followed, 0, raw.length, batch)).toBe(true)
     expectSameRow(batch, 0, raw)
-    const own = new PositionBatch(followed, 1)
+    const own = new PositionBatch({ bytes: followed }, 1)
     expect(scanPayload(followed, 0, raw.length + 2, own)).toBe(true)
     expectSameRow(own, 0, `${raw}\r\n`)
     // ...but not what follows it: `$` is not whitespace.
-    expect(scanPayload(followed, 0, raw.length + 3, new PositionBatch(followed, 1))).toBe(false)
+    expect(scanPayload(followed, 0, raw.length + 3, new PositionBatch({ bytes: followed }, 1))).toBe(false)
 
     // One byte before the closing brace, with that brace right after end; and every shorter cut,
     // whose next bytes are the rest of the payload.
     const whole = Buffer.from(raw)
     expect(whole[raw.length - 1]).toBe(0x7d)
     for (let end = raw.length - 1; end >= 0; end--) {
-      expect(scanPayload(whole, 0, end, new PositionBatch(whole, 1)), `cut at ${end}`).toBe(false)
+      expect(scanPayload(whole, 0, end, new PositionBatch({ bytes: whole }, 1)), `cut at ${end}`).toBe(false)
     }
     // An empty range, and one that starts past the payload's opening brace.
-    expect(scanPayload(whole, 5, 5, new PositionBatch(whole, 1))).toBe(false)
-    expect(scanPayload(whole, 1, raw.length, new PositionBatch(whole, 1))).toBe(false)
+    expect(scanPayload(whole, 5, 5, new PositionBatch({ bytes: whole }, 1))).toBe(false)
+    expect(scanPayload(whole, 1, raw.length, new PositionBatch({ bytes: whole }, 1))).toBe(false)
   })
 })

@@ -286,6 +286,54 @@ describe("TextReplyDecoder gives a RespTape to a reply whose command asks for on
   })
 })
 
+describe("RespTape.release", () => {
+  const bigReply = (n: number) =>
+    `*${n}\r\n${Array.from({ length: n }, (_, i) => bulk("$", `entry ${i} ${"x".repeat(300)}`)).join("")}`
+  /** The tapes of `wires`, one reply each, fed in 4 KB chunks; `between` runs after each reply. */
+  const tapesOf = (wires: ReadonlyArray<string>, between: (tape: RespTape) => void) => {
+    const tapes: Array<RespTape> = []
+    const decoder = new TextReplyDecoder({
+      onReply: (reply) => {
+        if (!(reply instanceof RespTape)) throw new Error("expected a tape")
+        tapes.push(reply)
+        between(reply)
+      },
+      onErrorReply: () => {},
+      onPush: () => {},
+      simpleError: (message) => new SimpleError(message),
+      blobError: (message) => new BlobError(message),
+      tapeWanted: () => true,
+    })
+    for (const wire of wires) for (const chunk of cut(makeRandom(1), Buffer.from(wire), 4096)) decoder.write(chunk)
+    return tapes
+  }
+
+  it("gives a reply's buffers to the connection's next reply, which reads as its own", () => {
+    const values: Array<unknown> = []
+    const [first, second] = tapesOf([bigReply(1_000), bigReply(900)], (tape) => {
+      values.push(tape.value(0))
+      tape.release()
+    })
+    expect(first?.length).toBe(1_001)
+    // The second reply was read into the first's buffer.
+    expect(values[1]).toEqual(Array.from({ length: 900 }, (_, i) => `entry ${i} ${"x".repeat(300)}`))
+    expect(() => first?.bytes).toThrow(/read after release/)
+    expect(() => second?.text(1)).toThrow(/read after release/)
+  })
+
+  it("reads each reply into a buffer of its own while the last is not released", () => {
+    const buffers: Array<ArrayBufferLike> = []
+    tapesOf([bigReply(1_000), bigReply(1_000)], (tape) => buffers.push(tape.bytes.buffer))
+    expect(buffers[0]).not.toBe(buffers[1])
+    const reused: Array<ArrayBufferLike> = []
+    tapesOf([bigReply(1_000), bigReply(1_000)], (tape) => {
+      reused.push(tape.bytes.buffer)
+      tape.release()
+    })
+    expect(reused[0]).toBe(reused[1])
+  })
+})
+
 describe("ioredis connections decode with TextReplyDecoder", () => {
   it("gives a TapeCommand's reply as a RespTape, between replies of other commands and after an error", async () => {
     const redis = new Redis(inject("redisUrl"))
