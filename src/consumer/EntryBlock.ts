@@ -1,4 +1,4 @@
-import { ARRAY, NULL, type RespTape, STRING, TapeWriter } from "../redis/RespTape.ts"
+import { ARRAY, NULL, type RespTape, STRING, type TapeScratch, TapeWriter } from "../redis/RespTape.ts"
 
 /** An entry as JS values: its id and flat field/value list, null when it was deleted while pending
  * (XREADGROUP of pending entries answers such an entry without fields). */
@@ -43,11 +43,13 @@ export class EntryBlock {
   private constructor(tape: RespTape | undefined, count: number) {
     this.tape = tape
     this.ids = new Array(count)
-    this.payloadStart = new Int32Array(count)
-    this.payloadEnd = new Int32Array(count)
-    this.receivedAtStart = new Int32Array(count)
-    this.receivedAtEnd = new Int32Array(count)
-    this.fieldsAt = new Int32Array(count)
+    // From the reply's scratch: the ranges go back with the reply's buffers.
+    const scratch = tape?.scratch
+    this.payloadStart = scratch?.int32(count) ?? new Int32Array(count)
+    this.payloadEnd = scratch?.int32(count) ?? new Int32Array(count)
+    this.receivedAtStart = scratch?.int32(count) ?? new Int32Array(count)
+    this.receivedAtEnd = scratch?.int32(count) ?? new Int32Array(count)
+    this.fieldsAt = scratch?.int32(count) ?? new Int32Array(count)
   }
 
   static readonly empty = new EntryBlock(undefined, 0)
@@ -121,6 +123,11 @@ export class EntryBlock {
 
   get length(): number {
     return this.ids.length
+  }
+
+  /** Typed arrays that go back with the reply's buffers (RespTape.scratch). */
+  get scratch(): TapeScratch | undefined {
+    return this.tape?.scratch
   }
 
   /** The reply's bytes, which the ranges above index; reading them after `release` throws. */

@@ -118,7 +118,7 @@ const decodeInPlace = (block: EntryBlock, bytes: Buffer, i: number, out: Positio
  * and no object per record. Entries deleted from the stream are the caller's to sort out first. */
 export const decodeBlock = (block: EntryBlock, rows?: ReadonlyArray<number>): DecodedBatch => {
   const count = rows === undefined ? block.length : rows.length
-  const positions = new PositionBatch(block, count)
+  const positions = new PositionBatch(block, count, block.scratch)
   const bytes = block.bytes
   const failures: Array<CodecError> = []
   for (let k = 0; k < count; k++) {

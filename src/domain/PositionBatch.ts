@@ -75,16 +75,18 @@ export class PositionBatch {
   private extra: Buffer | undefined
   private extraLength = 0
 
-  constructor(source: TextSource, capacity: number) {
+  /** `arrays`: where the columns come from, when they are to go back with the reply the rows are
+   * read from (RespTape.scratch); else they are allocated. */
+  constructor(source: TextSource, capacity: number, arrays: ColumnArrays = ALLOCATE) {
     this.source = source
     this.capacity = capacity
-    this.numbers = new Float64Array(NUMBER_COLUMNS * capacity)
-    this.deviceDigits = new Float64Array(capacity)
-    this.deviceStart = new Int32Array(capacity)
-    this.deviceEnd = new Int32Array(capacity)
-    this.attributesStart = new Int32Array(capacity)
-    this.attributesEnd = new Int32Array(capacity)
-    this.inExtra = new Uint8Array(capacity)
+    this.numbers = arrays.float64(NUMBER_COLUMNS * capacity)
+    this.deviceDigits = arrays.float64(capacity)
+    this.deviceStart = arrays.int32(capacity)
+    this.deviceEnd = arrays.int32(capacity)
+    this.attributesStart = arrays.int32(capacity)
+    this.attributesEnd = arrays.int32(capacity)
+    this.inExtra = arrays.uint8(capacity)
   }
 
   /** A batch of these positions, in this order (the full decoding path's rows, tests). */
@@ -129,9 +131,12 @@ export class PositionBatch {
     this.commit(position.streamId)
   }
 
-  /** The buffer that holds `row`'s texts (its ranges are in deviceStart/End, attributesStart/End). */
+  /** The buffer that holds `row`'s texts (its ranges are in deviceStart/End, attributesStart/End).
+   * Throws once the reply the batch was read from is released, whichever buffer that is: the
+   * columns then belong to a later reply. */
   textsOf(row: number): Buffer {
-    return this.inExtra[row] === 1 ? (this.extra as Buffer) : this.source.bytes
+    const bytes = this.source.bytes
+    return this.inExtra[row] === 1 ? (this.extra as Buffer) : bytes
   }
 
   deviceId(row: number): string {
@@ -195,6 +200,20 @@ export class PositionBatch {
     this.extraLength += slices(extra).utf8Write(text, this.extraLength, extra.length - this.extraLength)
     return this.extraLength
   }
+}
+
+/** Where a batch's columns come from. Their contents need not be cleared: a row's columns are all
+ * written before it is committed. */
+export interface ColumnArrays {
+  float64(length: number): Float64Array<ArrayBuffer>
+  int32(length: number): Int32Array<ArrayBuffer>
+  uint8(length: number): Uint8Array<ArrayBuffer>
+}
+
+const ALLOCATE: ColumnArrays = {
+  float64: (length) => new Float64Array(length),
+  int32: (length) => new Int32Array(length),
+  uint8: (length) => new Uint8Array(length),
 }
 
 /** What decoded rows' texts are read from (an EntryBlock). */

@@ -38,6 +38,7 @@ export class RespTape {
   private readonly spares: TapeBuffers | undefined
   private readonly ownBuffer: Buffer | undefined
   private released = false
+  private scratchArea: TapeScratch | undefined
 
   constructor(bytes: Buffer, cells: Int32Array<ArrayBuffer>, length: number, spares?: TapeBuffers, ownBuffer?: Buffer) {
     this.replyBytes = bytes
@@ -54,6 +55,15 @@ export class RespTape {
     return this.replyBytes
   }
 
+  /** Typed arrays for what is derived from the reply (an EntryBlock's ranges, a PositionBatch's
+   * columns), which go back with the tape's own buffers: whatever holds them is as done with them
+   * at `release` as with the reply. */
+  get scratch(): TapeScratch {
+    this.checkUnreleased()
+    this.scratchArea ??= new TapeScratch(this.spares?.scratch())
+    return this.scratchArea
+  }
+
   /** Throws once released: for readers of elements, which would read as nothing. */
   checkUnreleased(): void {
     if (this.released) throw new Error("RespTape: read after release")
@@ -68,7 +78,7 @@ export class RespTape {
   release(): void {
     if (this.released) return
     this.released = true
-    this.spares?.give(this.ownBuffer, this.cells)
+    this.spares?.give(this.ownBuffer, this.cells, this.scratchArea)
     this.replyBytes = EMPTY
     this.cells = NO_CELLS
   }
@@ -135,6 +145,8 @@ export class RespTape {
 
 /** A reply's bytes held while it arrives start at this size, or at the connection's last reply's. */
 const MIN_HELD_BYTES = 16 * 1024
+/** Scratch for a small reply's derived arrays; a connection's starts at its last reply's need. */
+const MIN_SCRATCH_BYTES = 4 * 1024
 /** The index starts with room for this many elements, or for as many as the connection's last reply had. */
 const MIN_ELEMENTS = 64
 
@@ -149,9 +161,11 @@ const MIN_ELEMENTS = 64
 export class TapeBuffers {
   private spareBytes: Buffer | undefined
   private spareCells: Int32Array<ArrayBuffer> | undefined
+  private spareScratch: ArrayBuffer | undefined
   /** The last reply's sizes: new buffers start there. */
   lastBytes = 0
   lastElements = 0
+  lastScratch = 0
 
   /** A buffer of at least `size` bytes. */
   bytes(size: number): Buffer {
@@ -173,13 +187,73 @@ export class TapeBuffers {
     return new Int32Array(Math.max(elements, this.lastElements) * CELL)
   }
 
-  give(bytes: Buffer | undefined, cells: Int32Array<ArrayBuffer>): void {
+  /** A scratch buffer as large as the last reply needed. */
+  scratch(): ArrayBuffer {
+    const spare = this.spareScratch
+    if (spare !== undefined && spare.byteLength >= this.lastScratch) {
+      this.spareScratch = undefined
+      return spare
+    }
+    return new ArrayBuffer(Math.max(MIN_SCRATCH_BYTES, this.lastScratch))
+  }
+
+  give(bytes: Buffer | undefined, cells: Int32Array<ArrayBuffer>, scratch: TapeScratch | undefined): void {
+    if (scratch !== undefined) {
+      this.lastScratch = scratch.needed
+      const buffer = scratch.buffer
+      if (
+        buffer !== undefined &&
+        (this.spareScratch === undefined || buffer.byteLength > this.spareScratch.byteLength)
+      ) {
+        this.spareScratch = buffer
+      }
+    }
     if (bytes !== undefined && (this.spareBytes === undefined || bytes.length > this.spareBytes.length)) {
       this.spareBytes = bytes
     }
     if (cells !== NO_CELLS && (this.spareCells === undefined || cells.length > this.spareCells.length)) {
       this.spareCells = cells
     }
+  }
+}
+
+/**
+ * Typed arrays carved one after the other from one buffer (a tape's, reused with it), or allocated
+ * on their own when it is full (`needed` then tells the next one how large to be) or when there is
+ * none (a tape of no connection's). Their contents are not cleared: every user writes what it reads.
+ */
+export class TapeScratch {
+  readonly buffer: ArrayBuffer | undefined
+  private used = 0
+  /** Bytes the arrays asked for so far, whether they fit or not. */
+  needed = 0
+
+  constructor(buffer: ArrayBuffer | undefined) {
+    this.buffer = buffer
+  }
+
+  int32(length: number): Int32Array<ArrayBuffer> {
+    const at = this.take(length * 4, 4)
+    return at < 0 || this.buffer === undefined ? new Int32Array(length) : new Int32Array(this.buffer, at, length)
+  }
+
+  float64(length: number): Float64Array<ArrayBuffer> {
+    const at = this.take(length * 8, 8)
+    return at < 0 || this.buffer === undefined ? new Float64Array(length) : new Float64Array(this.buffer, at, length)
+  }
+
+  uint8(length: number): Uint8Array<ArrayBuffer> {
+    const at = this.take(length, 1)
+    return at < 0 || this.buffer === undefined ? new Uint8Array(length) : new Uint8Array(this.buffer, at, length)
+  }
+
+  /** Where `bytes` aligned to `align` start in the buffer, or -1 when they do not fit. */
+  private take(bytes: number, align: number): number {
+    this.needed = Math.ceil(this.needed / align) * align + bytes
+    const at = Math.ceil(this.used / align) * align
+    if (this.buffer === undefined || at + bytes > this.buffer.byteLength) return -1
+    this.used = at + bytes
+    return at
   }
 }
 

@@ -7,7 +7,7 @@ import {
   TapeCommand,
   textRepliesInstalled,
 } from "../../src/redis/installTextReplies.ts"
-import { RespTape } from "../../src/redis/RespTape.ts"
+import { RespTape, type TapeScratch } from "../../src/redis/RespTape.ts"
 import { TextReplyDecoder } from "../../src/redis/TextReplyDecoder.ts"
 import { makeRandom, type Random } from "../../src/simulator/random.ts"
 
@@ -319,6 +319,27 @@ describe("RespTape.release", () => {
     expect(values[1]).toEqual(Array.from({ length: 900 }, (_, i) => `entry ${i} ${"x".repeat(300)}`))
     expect(() => first?.bytes).toThrow(/read after release/)
     expect(() => second?.text(1)).toThrow(/read after release/)
+  })
+
+  it("hands a released reply's scratch to the next reply, sized for what the last one needed", () => {
+    const scratches: Array<TapeScratch> = []
+    tapesOf([bigReply(10), bigReply(10), bigReply(10)], (tape) => {
+      const scratch = tape.scratch
+      scratches.push(scratch)
+      // More than a first scratch holds: the overflow is allocated on its own, and counted.
+      const arrays = [scratch.int32(1_000), scratch.float64(1_000), scratch.uint8(3)]
+      arrays.forEach((array) => {
+        array.fill(7)
+      })
+      expect(arrays.map((array) => array.length)).toEqual([1_000, 1_000, 3])
+      tape.release()
+    })
+    const [first, second, third] = scratches
+    expect(first?.needed).toBe(12_003)
+    // The second was made for 12,003 bytes; the third reuses it.
+    expect(second?.buffer).not.toBe(first?.buffer)
+    expect(second?.buffer?.byteLength).toBeGreaterThanOrEqual(12_003)
+    expect(third?.buffer).toBe(second?.buffer)
   })
 
   it("reads each reply into a buffer of its own while the last is not released", () => {
