@@ -91,7 +91,7 @@ export const ProcessorSettings = Config.all({
   consumerIdleRemoveMs: intBetween("CONSUMER_IDLE_REMOVE_MS", 3_600_000, 1_000, 604_800_000),
   /** How far V8's old generation may grow past the live set before a full collection, and when
    * that cap holds; 0 leaves V8's own policy (src/runtime/HeapPolicy.ts). */
-  heapGrowthPercent: intBetween("HEAP_GROWTH_PERCENT", 70, 0, 1000),
+  heapGrowthPercent: intBetween("HEAP_GROWTH_PERCENT", 120, 0, 1000),
   heapGrowthCap: Config.schema(Schema.Literals(["backlog", "always"]), "HEAP_GROWTH_CAP").pipe(
     Config.withDefault("backlog" as const),
   ),
