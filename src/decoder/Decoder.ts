@@ -1,7 +1,7 @@
 import { Context, Layer, Result, Schema } from "effect"
 import { EntryBlock } from "../consumer/EntryBlock.ts"
 import type { Position } from "../domain/Position.ts"
-import { PositionBatch, RECEIVED_AT } from "../domain/PositionBatch.ts"
+import { digitsValue, PositionBatch, RECEIVED_AT } from "../domain/PositionBatch.ts"
 import { fieldValue, type StreamEntry } from "../domain/StreamEntry.ts"
 import { attributesText } from "./attributesText.ts"
 import { CodecError } from "./CodecError.ts"
@@ -75,23 +75,6 @@ export interface DecodedBatch {
   readonly failures: Array<CodecError>
 }
 
-const DIGIT_0 = 0x30
-/** Up to this many digits a decimal is a safe integer. */
-const MAX_PLAIN_DIGITS = 15
-
-/** The value of 1–15 ASCII digits in bytes[start, end), or NaN: anything else is left to `Number`
- * (the full path), which gives the same value for these. */
-const plainInteger = (bytes: Buffer, start: number, end: number): number => {
-  if (end <= start || end - start > MAX_PLAIN_DIGITS) return Number.NaN
-  let value = 0
-  for (let i = start; i < end; i++) {
-    const digit = (bytes[i] as number) - DIGIT_0
-    if (digit < 0 || digit > 9) return Number.NaN
-    value = value * 10 + digit
-  }
-  return value
-}
-
 /**
  * Entry `i` of `block` decoded in place, from the reply's bytes, as the next row of `out`: the
  * common case, a payload `scanPayload` takes and a plain `received_at` (or none). False when it is
@@ -104,8 +87,9 @@ const decodeInPlace = (block: EntryBlock, bytes: Buffer, i: number, out: Positio
   let receivedAtMs = Number.NaN
   const receivedAtStart = block.receivedAtStart[i] as number
   if (receivedAtStart >= 0) {
-    receivedAtMs = plainInteger(bytes, receivedAtStart, block.receivedAtEnd[i] as number)
-    if (Number.isNaN(receivedAtMs)) return false
+    // 1–15 digits, the gateway's form; anything else is `Number`'s to read (the full path).
+    receivedAtMs = digitsValue(bytes, receivedAtStart, block.receivedAtEnd[i] as number)
+    if (receivedAtMs === Number.POSITIVE_INFINITY) return false
   }
   if (!scanPayload(bytes, start, end, out)) return false
   out.numbers[RECEIVED_AT * out.capacity + out.length] = receivedAtMs

@@ -17,8 +17,8 @@ export const NUMBER_COLUMNS = 10
 const DIGIT_0 = 0x30
 const MAX_KEY_DIGITS = 15
 
-/** The value of an id of 1–15 ASCII digits (leading zeros included), else +Infinity: what the write
- * order sorts on (Writer's sortOrder). */
+/** The value of 1–15 ASCII digits (leading zeros included), else +Infinity: for a device id, what the
+ * write order sorts on (Writer's sortOrder); also a plain `received_at`. Exact: below 2^53. */
 export const digitsValue = (bytes: Uint8Array, start: number, end: number): number => {
   const length = end - start
   if (length < 1 || length > MAX_KEY_DIGITS) return Number.POSITIVE_INFINITY
@@ -67,7 +67,7 @@ export class PositionBatch {
   readonly deviceEnd: Int32Array
   readonly attributesStart: Int32Array
   readonly attributesEnd: Int32Array
-  /** 1 when the row's texts are in `extra`, 0 when in `bytes`. */
+  /** 1 when the row's texts are in `extra` (the batch's own), 0 when in the reply (`source`). */
   readonly inExtra: Uint8Array
   /** Holds the bytes decoded rows' texts are in: the reply they were read from. Read through it, not
    * kept: a reply's buffer is reused once released, and reading it then throws. */

@@ -19,8 +19,8 @@ import { Context, Effect, Layer, Schema } from "effect"
  * generation grow past the live set before the next full collection. V8's own policy lets it grow
  * to several times the live set, which, draining, keeps ~70 MB of garbage resident in the memory
  * case (100k devices). The cap keeps RSS near the live set at the price of more frequent full
- * collections: ~2 µs of CPU per row draining, and at a steady load each collection's pause lands
- * in the latency tail (five paired latency runs at 5,000 msg/s: p99 6.0–10.8 ms capped against
+ * collections (OPERATIONS.md, "Processor memory", says what each setting costs), and at a steady
+ * load each collection's pause lands in the latency tail (five paired latency runs at 5,000 msg/s: p99 6.0–10.8 ms capped against
  * 4.8–6.5 with V8's policy, ~4% more CPU per entry). With `backlog` (default) the cap holds while
  * draining only; `always` holds it at a steady load too, for hosts where memory is tight.
  * HEAP_GROWTH_PERCENT=0 never caps.
@@ -38,12 +38,13 @@ import { Context, Effect, Layer, Schema } from "effect"
  *
  * Allocation-site pretenuring is turned off at start. V8 allocates the objects of a literal
  * straight into the old generation once most of them survive a young collection; draining, a
- * collection always finds the batch being read and decoded alive, so V8 decided that for the
- * stream entries (`parseEntries`) and the positions (`scanPayload`) within the first second, and
- * from then on every record's objects died in the old generation, where only a full collection
- * frees them. Without it (paired 300k drains): 10–11 full collections instead of 15–17, 10.2–12.3
- * µs of processor CPU per row instead of 12.4–13.9, peak RSS the same (memory case 185–188 MB,
- * 184–194 with it). An `--allocation-site-pretenuring` (or its `--no-` form) on node's command
+ * collection always finds the batch being read and decoded alive. When each stream entry and each
+ * position was an object (until session 12; reads are now decoded in place, README), V8 decided
+ * that for both within the first second, and from then on every record's objects died in the old
+ * generation, where only a full collection frees them. Without it (paired 300k drains then): 10–11
+ * full collections instead of 15–17, 10.2–12.3 µs of processor CPU per row instead of 12.4–13.9,
+ * peak RSS the same (memory case 185–188 MB, 184–194 with it). It stays off for whatever per-batch
+ * objects remain. An `--allocation-site-pretenuring` (or its `--no-` form) on node's command
  * line wins. The young generation can only be sized at start: the image sets it in NODE_OPTIONS
  * (Dockerfile).
  */
