@@ -116,7 +116,8 @@ export const decodeBlock = (block: EntryBlock, rows?: ReadonlyArray<number>): De
   return { positions, failures }
 }
 
-/** One entry through the processor's own path (`decodeBlock`), for tools and tests. */
+/** One entry through the processor's own path (`decodeBlock`): what the gateway's and the simulator's tests
+ * check their entries with. */
 export const decodeEntry = (entry: StreamEntry): Result.Result<Position, CodecError> => {
   const { positions, failures } = decodeBlock(EntryBlock.of([entry]))
   const failure = failures[0]
