@@ -1,4 +1,3 @@
-import type { StreamEntry } from "../domain/StreamEntry.ts"
 import { ARRAY, NULL, type RespTape, STRING } from "../redis/RespTape.ts"
 import { EntryBlock, type ReadEntry, UnexpectedReply } from "./EntryBlock.ts"
 
@@ -63,17 +62,4 @@ export const parseFlatMap = (command: string, reply: unknown): Record<string, un
   const out: Record<string, unknown> = {}
   for (let i = 0; i < reply.length; i += 2) out[String(reply[i])] = reply[i + 1]
   return out
-}
-
-export const withFields = (
-  entries: ReadonlyArray<ReadEntry>,
-): { present: Array<StreamEntry>; deleted: Array<string> } => {
-  const present: Array<StreamEntry> = []
-  const deleted: Array<string> = []
-  for (const e of entries) {
-    if (e.fields === null) deleted.push(e.id)
-    // Its fields are present, so the entry is a StreamEntry as it is: no copy per entry.
-    else present.push(e as StreamEntry)
-  }
-  return { present, deleted }
 }
